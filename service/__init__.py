@@ -1,0 +1,1 @@
+"""circleback: keeps a learning cohort going after its workshop, by email."""

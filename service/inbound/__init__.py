@@ -1,0 +1,1 @@
+"""Pure parsing of inbound mail: classify, trim, links, auto-replies, bounces."""

@@ -1,0 +1,1 @@
+"""The I/O edges: SMTP sender and IMAP mailbox."""
