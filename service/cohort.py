@@ -1,0 +1,141 @@
+"""One cohort at run time: its config, secret, participants in the database, and the
+small helpers every flow needs (reply addresses, Message-IDs, recipients)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.transactions import in_transaction
+
+from service import tokens
+from service.clock import Clock
+from service.compose import Recipient, Sender
+from service.config import Config
+from service.models import Action, Participant, SeriesState, Story
+from service.schedule import ParticipantState, series_key
+
+log = logging.getLogger("circleback")
+
+
+@dataclass
+class Cohort:
+    config: Config
+    secret: bytes
+    clock: Clock
+
+    @property
+    def id(self) -> str:
+        return self.config.cohort.id
+
+    def token(self, participant: Participant) -> str:
+        return tokens.make_token(self.secret, self.id, participant.id)
+
+    def participant_id_for_token(self, token: str) -> int | None:
+        return tokens.verify_token(self.secret, self.id, token)
+
+    def reply_address(self, participant: Participant) -> str:
+        return self.config.mail.reply_address(self.token(participant))
+
+    def sender(self) -> Sender:
+        return Sender(address=self.config.mail.address, display_name=self.config.mail.display_name)
+
+    def recipient(self, participant: Participant) -> Recipient:
+        return Recipient(name=participant.name, email=participant.email,
+                         timezone=participant.timezone, reply_address=self.reply_address(participant))
+
+    def facilitator_recipient(self) -> Recipient:
+        f = self.config.facilitator
+        return Recipient(name=f.name, email=f.email, timezone=f.timezone,
+                         reply_address=self.config.mail.address)
+
+    def message_id(self, key: str) -> str:
+        """A Message-ID that is the same every time for the same action key."""
+        digest = hashlib.sha256(f"{self.id}:{key}".encode()).hexdigest()[:24]
+        return f"cb.{digest}@{self.config.mail.domain}"
+
+    def list_id(self) -> str:
+        return f"{self.id}.{self.config.mail.domain}"
+
+
+async def sync_participants(cohort: Cohort) -> list[str]:
+    """Bring the participants table in line with the config; returns what changed, in words.
+
+    New entries are added, entries that left the config are marked removed (never
+    deleted: their stories stay), and names and zones follow the config.
+    """
+    now = cohort.clock.now()
+    changes: list[str] = []
+    async with in_transaction():
+        existing = {p.email: p for p in await Participant.filter(cohort_id=cohort.id)}
+        listed = set()
+        for pc in cohort.config.participants:
+            listed.add(pc.email)
+            p = existing.get(pc.email)
+            if p is None:
+                await Participant.create(cohort_id=cohort.id, email=pc.email, name=pc.name,
+                                         timezone=pc.timezone, joined_at=now)
+                changes.append(f"{pc.name} <{pc.email}> joined the cohort")
+                continue
+            updates = {}
+            if p.name != pc.name:
+                updates["name"] = pc.name
+            if p.timezone != pc.timezone:
+                updates["timezone"] = pc.timezone
+            if p.status == "removed":
+                updates["status"] = "active"
+                updates["removed_at"] = None
+                changes.append(f"{pc.name} <{pc.email}> is back in the cohort")
+            if updates:
+                await Participant.filter(id=p.id).update(**updates)
+        for email, p in existing.items():
+            if email not in listed and p.status != "removed":
+                await Participant.filter(id=p.id).update(status="removed", removed_at=now)
+                changes.append(f"{p.name} <{email}> left the cohort (no longer in the config)")
+        await SeriesState.get_or_create(cohort_id=cohort.id,
+                                        defaults={"uid": series_key(cohort.config), "sequence": 0})
+    for line in changes:
+        log.info("%s.", line)
+    return changes
+
+
+async def participant_states(cohort: Cohort) -> list[ParticipantState]:
+    """The scheduler's view of every participant."""
+    replied: dict[int, set[int]] = {}
+    rows = await Story.filter(cohort_id=cohort.id, checkin_number__isnull=False).values_list(
+        "participant_id", "checkin_number")
+    for pid, number in rows:
+        replied.setdefault(int(pid), set()).add(int(number))
+    skips = await Action.filter(cohort_id=cohort.id, kind="skip").values_list("key", flat=True)
+    people = await Participant.filter(cohort_id=cohort.id)
+    by_email = {p.email: p.id for p in people}
+    for key in skips:  # skip:N:email
+        _, number, email = str(key).split(":", 2)
+        if email in by_email:
+            replied.setdefault(by_email[email], set()).add(int(number))
+    return [
+        ParticipantState(email=p.email, status=p.status, paused_until=p.paused_until,
+                         bounce_state=p.bounce_state, joined_at=p.joined_at,
+                         replied=frozenset(replied.get(p.id, ())))
+        for p in people
+    ]
+
+
+async def done_keys(cohort: Cohort) -> set[str]:
+    return set(await Action.filter(cohort_id=cohort.id).values_list("key", flat=True))
+
+
+async def series_sequence(cohort: Cohort) -> int:
+    state = await SeriesState.get_or_none(cohort_id=cohort.id)
+    return state.sequence if state else 0
+
+
+def first_name(name: str) -> str:
+    return name.split()[0] if name.split() else name
+
+
+def aware(dt: datetime) -> datetime:
+    from datetime import UTC
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -1,0 +1,516 @@
+"""Pure rendering of every email circleback sends, from templates/ with jinja2.
+
+Plain data in, `email.message.EmailMessage` out; the only I/O is reading
+templates. Each email NAME has ``NAME.txt.j2`` and ``NAME.html.j2``; the HTML
+is autoescaped, so participants' words are data and never template source.
+Headers and the MIME layout live in `service.mime`.
+
+Every time shown to a recipient is converted to the recipient's own zone and
+names that zone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import jinja2
+import nh3
+from markupsafe import Markup, escape
+
+from service.mime import Envelope, attach_calendar, mailbox, new_message, one_line, set_bodies
+
+__all__ = [
+    "CheckinView",
+    "DigestView",
+    "Envelope",
+    "FacilitatorSection",
+    "Recipient",
+    "ResourceView",
+    "Sender",
+    "StoryView",
+    "compose_control_ack",
+    "compose_digest",
+    "compose_invite",
+    "compose_prompt",
+    "compose_reminder",
+    "format_local",
+    "format_local_range",
+    "is_web_url",
+    "sanitize_html",
+    "templates_dir",
+    "text_html",
+]
+
+
+@dataclass(frozen=True)
+class Sender:
+    address: str  # the cohort address, circle@example.org
+    display_name: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str
+    timezone: str  # IANA name
+    reply_address: str  # circle+TOKEN@example.org
+
+
+@dataclass(frozen=True)
+class CheckinView:
+    number: int  # 1-based
+    start: datetime  # aware
+    end: datetime  # aware
+    location: str  # a URL or a place
+
+
+@dataclass(frozen=True)
+class StoryView:
+    participant_name: str
+    checkin_number: int | None
+    text: str  # plain text, already trimmed
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    url: str
+    title: str
+    shared_by: str
+
+
+@dataclass(frozen=True)
+class DigestView:
+    cohort_name: str
+    period_start: datetime
+    period_end: datetime
+    stories: tuple[StoryView, ...]
+    resources: tuple[ResourceView, ...]
+    next_checkin: CheckinView | None
+    next_prompt: str | None
+    accepted: tuple[str, ...]  # names of those who accepted the next check-in
+
+
+@dataclass(frozen=True)
+class FacilitatorSection:
+    """The part of the digest only the facilitator sees."""
+
+    quiet: tuple[str, ...]  # names of participants who have gone quiet
+    bounces: tuple[str, ...]  # addresses that bounce
+    strangers: tuple[str, ...]  # unknown senders who wrote in
+    notes: tuple[str, ...]
+
+
+# --- times ----------------------------------------------------------------
+
+# Names spelled out here rather than strftime("%A"), which follows the
+# process locale and would switch language under a German LC_TIME.
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def _in_zone(dt: datetime, tz: str) -> datetime:
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt!r}: times must be timezone-aware")
+    return dt.astimezone(ZoneInfo(tz))
+
+
+def _date_words(local: datetime) -> str:
+    return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def _zone_abbreviation(local: datetime) -> str:
+    """EST, BST, CET ... or UTC+05:30 where tzdata has no letters ("+0530")."""
+    name = local.tzname() or ""
+    if name and name[0] not in "+-":
+        return name
+    offset = local.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "−"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}" + (f":{rest:02d}" if rest else "")
+
+
+def _zone_suffix(local: datetime, tz: str) -> str:
+    abbreviation = _zone_abbreviation(local)
+    return abbreviation if abbreviation == tz else f"{abbreviation} ({tz})"
+
+
+def format_local(dt: datetime, tz: str) -> str:
+    """``Tuesday 1 December 2026, 12:00 (America/New_York)``: dt in zone tz."""
+    local = _in_zone(dt, tz)
+    return f"{_date_words(local)}, {local:%H:%M} ({tz})"
+
+
+def format_local_range(start: datetime, end: datetime, tz: str) -> str:
+    """``Tuesday 1 December 2026, 12:00–12:45 EST (America/New_York)``."""
+    first, last = _in_zone(start, tz), _in_zone(end, tz)
+    if last.date() == first.date():
+        until = f"{last:%H:%M}"
+    elif last.date() - first.date() == timedelta(days=1):
+        until = f"{last:%H:%M} (next day)"
+    else:
+        until = f"{_date_words(last)}, {last:%H:%M}"
+    return f"{_date_words(first)}, {first:%H:%M}–{until} {_zone_suffix(first, tz)}"
+
+
+def _short_date(dt: datetime, tz: str) -> str:
+    """``Tue 1 Dec``, for subjects."""
+    local = _in_zone(dt, tz)
+    return f"{_WEEKDAYS[local.weekday()][:3]} {local.day} {_MONTHS[local.month - 1][:3]}"
+
+
+# --- HTML from plain text -------------------------------------------------
+
+_ALLOWED_TAGS = {"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote"}
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_URL_TAIL = ".,;:!?)]}'\""
+_P_STYLE = "margin:0 0 12px;"
+_A_STYLE = "color:#0b57d0; text-decoration:underline; word-break:break-all; overflow-wrap:anywhere;"
+
+
+def sanitize_html(html: str) -> str:
+    """Reduce untrusted HTML to a few formatting tags and http(s) links (nh3)."""
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def is_web_url(url: str) -> bool:
+    """True only for a plain http(s) URL; javascript:, data: and the rest are not links."""
+    if not url or url != url.strip() or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def _linkify(line: str) -> Markup:
+    pieces: list[Markup] = []
+    position = 0
+    for match in _URL_IN_TEXT.finditer(line):
+        url = match.group(0).rstrip(_URL_TAIL)
+        pieces.append(escape(line[position : match.start()]))
+        # Markup.format escapes its arguments, quotes included.
+        pieces.append(Markup('<a href="{0}">{0}</a>').format(url))
+        position = match.start() + len(url)
+    pieces.append(escape(line[position:]))
+    return Markup("").join(pieces)
+
+
+def text_html(text: str) -> Markup:
+    """Plain text as escaped HTML: blank lines make paragraphs, newlines <br>, URLs links."""
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", normalised) if p.strip()]
+    html = "".join(
+        Markup("<p>{}</p>").format(Markup("<br>").join(_linkify(line) for line in p.split("\n")))
+        for p in paragraphs
+    )
+    # Belt and braces: whatever the escaping above missed, nh3 removes. The
+    # margin and link colour go on afterwards (nh3 drops style attributes) because Outlook's
+    # Word engine and Gmail disagree on the default <p> margins.
+    clean = (
+        sanitize_html(html)
+        .replace("<p>", f'<p style="{_P_STYLE}">')
+        .replace('<a href="', f'<a style="{_A_STYLE}" href="')
+    )
+    return Markup(clean)
+
+
+def _first_name(name: str) -> str:
+    words = one_line(name).split()
+    return words[0] if words else "there"
+
+
+def _join_names(names: Sequence[str]) -> str:
+    names = [one_line(n) for n in names if n.strip()]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# --- templates ------------------------------------------------------------
+
+
+def templates_dir() -> Path:
+    """$CIRCLEBACK_TEMPLATES, else the checkout's templates/, else the installed copy."""
+    configured = os.environ.get("CIRCLEBACK_TEMPLATES")
+    if configured:
+        return Path(configured)
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "circleback" / "templates"
+
+
+@lru_cache(maxsize=4)
+def _environment(directory: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2",), default_for_string=False, default=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["local"] = format_local
+    env.filters["local_range"] = lambda c, tz: format_local_range(c.start, c.end, tz)
+    env.filters["short_date"] = _short_date
+    env.filters["text_html"] = text_html
+    env.filters["join_names"] = _join_names
+    env.tests["web_url"] = is_web_url
+    return env
+
+
+def _render(name: str, context: dict[str, Any]) -> tuple[str, str]:
+    env = _environment(templates_dir())
+    text = env.get_template(f"{name}.txt.j2").render(context)
+    html = env.get_template(f"{name}.html.j2").render(context)
+    return text, html
+
+
+def _unsubscribe_link(envelope: Envelope) -> str | None:
+    if envelope.unsubscribe_url and is_web_url(envelope.unsubscribe_url):
+        return envelope.unsubscribe_url
+    if envelope.unsubscribe_mailto:
+        mailto = envelope.unsubscribe_mailto.strip()
+        return mailto if mailto.lower().startswith("mailto:") else "mailto:" + mailto
+    return None
+
+
+def _context(
+    sender: Sender, recipient: Recipient, subject: str, envelope: Envelope, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "sender": sender,
+        "recipient": recipient,
+        "first_name": _first_name(recipient.name),
+        "tz": recipient.timezone,
+        "subject": subject,
+        "unsubscribe": _unsubscribe_link(envelope),
+        **extra,
+    }
+
+
+# --- the emails -----------------------------------------------------------
+
+
+def compose_invite(
+    *,
+    sender: Sender,
+    recipient: Recipient,
+    cohort_name: str,
+    facilitator_name: str,
+    checkins: Sequence[CheckinView],
+    every_text: str,
+    ics: bytes,
+    method: str,
+    envelope: Envelope,
+    now: datetime,
+) -> EmailMessage:
+    """The invitation (method REQUEST) or cancellation (CANCEL) carrying `ics`.
+
+    `checkins` are those the ics covers: the whole series for an invitation,
+    the cancelled ones for a cancellation.
+    """
+    method = method.upper()
+    if method not in ("REQUEST", "CANCEL"):
+        raise ValueError(f"unsupported iTIP method {method!r}; expected REQUEST or CANCEL")
+    if not checkins:
+        raise ValueError("compose_invite needs at least one check-in")
+    first = checkins[0]
+    tz = recipient.timezone
+    cohort = one_line(cohort_name)
+    if method == "REQUEST":
+        name = "invite"
+        subject = f"Invitation: {cohort} check-ins from {_short_date(first.start, tz)}"
+    else:
+        name = "cancel"
+        when = _short_date(first.start, tz)
+        subject = (
+            f"Cancelled: {cohort} check-in {first.number} on {when}"
+            if len(checkins) == 1
+            else f"Cancelled: {cohort} check-ins from {when}"
+        )
+    context = _context(
+        sender,
+        recipient,
+        subject,
+        envelope,
+        cohort_name=cohort_name,
+        facilitator_name=facilitator_name,
+        checkins=tuple(checkins),
+        first=first,
+        every_text=every_text,
+    )
+    text, html = _render(name, context)
+    msg = _message(sender, recipient, subject, envelope, now, cohort_name, calendar=True)
+    attach_calendar(msg, text, html, ics, method)
+    return msg
+
+
+def _compose_ask(
+    name: str,
+    subject: str,
+    *,
+    sender: Sender,
+    recipient: Recipient,
+    cohort_name: str,
+    checkin: CheckinView,
+    question: str,
+    goal_reminder: str | None,
+    envelope: Envelope,
+    now: datetime,
+) -> EmailMessage:
+    context = _context(
+        sender,
+        recipient,
+        subject,
+        envelope,
+        cohort_name=cohort_name,
+        checkin=checkin,
+        question=question,
+        goal_reminder=goal_reminder.strip() if goal_reminder else None,
+    )
+    text, html = _render(name, context)
+    msg = _message(sender, recipient, subject, envelope, now, cohort_name, bulk=True)
+    set_bodies(msg, text, html)
+    return msg
+
+
+def compose_prompt(
+    *,
+    sender: Sender,
+    recipient: Recipient,
+    cohort_name: str,
+    checkin: CheckinView,
+    question: str,
+    goal_reminder: str | None,
+    envelope: Envelope,
+    now: datetime,
+) -> EmailMessage:
+    """The question before a check-in. `goal_reminder` is the participant's week-1 goal."""
+    when = _short_date(checkin.start, recipient.timezone)
+    subject = f"{one_line(cohort_name)}: your update before check-in {checkin.number} ({when})"
+    return _compose_ask(
+        "prompt", subject, sender=sender, recipient=recipient, cohort_name=cohort_name,
+        checkin=checkin, question=question, goal_reminder=goal_reminder,
+        envelope=envelope, now=now,
+    )  # fmt: skip
+
+
+def compose_reminder(
+    *,
+    sender: Sender,
+    recipient: Recipient,
+    cohort_name: str,
+    checkin: CheckinView,
+    question: str,
+    goal_reminder: str | None,
+    envelope: Envelope,
+    now: datetime,
+) -> EmailMessage:
+    """The nudge to those who have not answered the prompt yet."""
+    when = _short_date(checkin.start, recipient.timezone)
+    subject = f"Reminder: {one_line(cohort_name)} check-in {checkin.number} ({when})"
+    return _compose_ask(
+        "reminder", subject, sender=sender, recipient=recipient, cohort_name=cohort_name,
+        checkin=checkin, question=question, goal_reminder=goal_reminder,
+        envelope=envelope, now=now,
+    )  # fmt: skip
+
+
+def compose_digest(
+    *,
+    sender: Sender,
+    recipient: Recipient,
+    view: DigestView,
+    envelope: Envelope,
+    now: datetime,
+    facilitator_section: FacilitatorSection | None = None,
+) -> EmailMessage:
+    """The weekly digest; `facilitator_section` only in the facilitator's copy."""
+    tz = recipient.timezone
+    period = f"{_short_date(view.period_start, tz)} – {_short_date(view.period_end, tz)}"
+    subject = f"{one_line(view.cohort_name)}: this week in the circle ({period})"
+    context = _context(
+        sender,
+        recipient,
+        subject,
+        envelope,
+        view=view,
+        period=period,
+        facilitator=facilitator_section,
+    )
+    text, html = _render("digest", context)
+    msg = _message(sender, recipient, subject, envelope, now, view.cohort_name, bulk=True)
+    set_bodies(msg, text, html)
+    return msg
+
+
+def compose_control_ack(
+    *,
+    sender: Sender,
+    recipient: Recipient,
+    text: str,
+    envelope: Envelope,
+    now: datetime,
+    subject: str | None = None,
+) -> EmailMessage:
+    """A short confirmation of a control word (skip, pause 2w, private, stop ...).
+
+    Pass `subject` as "Re: <the participant's subject>" where known: Gmail
+    only threads a reply whose subject matches, References alone are not enough.
+    """
+    subject = subject or f"Got it: {one_line(text)[:60]}"
+    context = _context(sender, recipient, subject, envelope, text=text)
+    body_text, html = _render("control_ack", context)
+    msg = _message(sender, recipient, subject, envelope, now, sender.display_name)
+    set_bodies(msg, body_text, html)
+    return msg
+
+
+def _message(
+    sender: Sender,
+    recipient: Recipient,
+    subject: str,
+    envelope: Envelope,
+    now: datetime,
+    list_name: str,
+    *,
+    bulk: bool = False,
+    calendar: bool = False,
+) -> EmailMessage:
+    return new_message(
+        sender=mailbox(sender.display_name, sender.address),
+        to=mailbox(recipient.name, recipient.email),
+        reply_to=recipient.reply_address,
+        subject=subject,
+        now=now,
+        envelope=envelope,
+        list_name=list_name,
+        bulk=bulk,
+        calendar=calendar,
+    )

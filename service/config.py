@@ -1,0 +1,605 @@
+"""Load and validate the cohort's TOML config.
+
+Every problem is collected (not just the first) and names the file, the key,
+what is wrong and how to fix it. The result is one frozen ``Config`` object that
+the rest of the code reads; nothing else parses the TOML.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from dateutil.rrule import rrulestr
+
+from service.durations import parse_duration
+
+T = TypeVar("T")
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the config: where, what, and how to fix it."""
+
+    file: str
+    key: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: [{self.key}] {self.message}. Fix: {self.fix}"
+
+
+class ConfigError(Exception):
+    """Raised with every problem found in the config at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class CohortConfig:
+    id: str
+    name: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class FacilitatorConfig:
+    name: str
+    email: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    address: str
+    display_name: str
+    base_url: str | None = None  # for https List-Unsubscribe links; optional
+    max_attachment_bytes: int = 10 * 1024 * 1024
+
+    @property
+    def local_part(self) -> str:
+        return self.address.split("@", 1)[0]
+
+    @property
+    def domain(self) -> str:
+        return self.address.split("@", 1)[1]
+
+    def reply_address(self, token: str) -> str:
+        """The tokenised reply address ``LOCAL+TOKEN@DOMAIN``."""
+        return f"{self.local_part}+{token}@{self.domain}"
+
+
+@dataclass(frozen=True)
+class CheckinsConfig:
+    first: datetime  # aware, in cohort.timezone
+    rrule: str  # always bounded (COUNT or UNTIL); derived from `every` + `count` when given so
+    every: str | None
+    count: int | None
+    duration: timedelta
+    location: str
+    prompt_before: timedelta
+    remind_before: timedelta | None
+    title: str
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    weekday: int  # 0 = Monday
+    time: time
+    quiet_week_note: bool = False
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    checkin: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ParticipantConfig:
+    name: str
+    email: str  # lower case
+    timezone: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    port: int
+    security: str
+    username: str | None
+    password_env: str | None
+    timeout: float = 30.0
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+@dataclass(frozen=True)
+class ImapConfig(ServerConfig):
+    mailbox: str = "INBOX"
+    poll_interval: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    cohort: CohortConfig
+    facilitator: FacilitatorConfig
+    mail: MailConfig
+    checkins: CheckinsConfig
+    digest: DigestConfig
+    prompts: tuple[PromptConfig, ...]
+    participants: tuple[ParticipantConfig, ...]
+    smtp: ServerConfig
+    imap: ImapConfig
+    database_url: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def prompt_for(self, checkin: int) -> str | None:
+        for p in self.prompts:
+            if p.checkin == checkin:
+                return p.text
+        return None
+
+
+# --- the schema: which keys exist where -------------------------------------------------
+
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "cohort": ("id", "name", "timezone"),
+    "facilitator": ("name", "email", "timezone"),
+    "mail": ("address", "display_name", "base_url", "max_attachment_size"),
+    "checkins": (
+        "first", "every", "rrule", "count", "duration", "location",
+        "prompt_before", "remind_before", "title",
+    ),
+    "digest": ("weekday", "time", "quiet_week_note"),
+    "prompts": ("checkin", "text"),
+    "participants": ("name", "email", "timezone"),
+    "smtp": ("host", "port", "security", "username", "password_env", "timeout"),
+    "imap": (
+        "host", "port", "security", "username", "password_env", "mailbox", "timeout",
+        "poll_interval",
+    ),
+    "database": ("url",),
+}
+REQUIRED_SECTIONS = ("cohort", "facilitator", "mail", "checkins", "smtp", "imap")
+ARRAY_SECTIONS = ("prompts", "participants")
+
+
+class _Reader:
+    """Reads typed values out of the TOML tree, collecting problems instead of raising."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str, fix: str) -> None:
+        self.problems.append(Problem(self.file, key, message, fix))
+
+    def get(
+        self,
+        table: Mapping[str, Any],
+        section: str,
+        key: str,
+        kind: type[T] | tuple[type, ...],
+        *,
+        default: Any = None,
+        required: bool = True,
+        example: str = "",
+    ) -> Any:
+        path = f"{section}.{key}" if section else key
+        if key not in table:
+            if required:
+                self.problem(path, "is missing", f"add `{key} = {example}` under [{section}]")
+            return default
+        value = table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # TOML booleans are ints in Python; never accept one where a number is meant.
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        else:
+            ok = isinstance(value, kinds)
+        if not ok:
+            names = " or ".join(_type_name(k) for k in kinds)
+            self.problem(
+                path,
+                f"should be {names}, not {_type_name(type(value))} ({value!r})",
+                f"write it like `{key} = {example}`",
+            )
+            return default
+        return value
+
+    def unknown_keys(self, table: Mapping[str, Any], section: str, known: tuple[str, ...]) -> None:
+        for key in table:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}"
+            where = f"{section}.{key}" if section else key
+            self.problem(where, "is not a known key", hint)
+
+    def timezone(self, value: str | None, path: str) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = f"did you mean \"{close[0]}\"?" if close else "use an IANA name like \"Europe/Berlin\""
+            self.problem(path, f"\"{value}\" is not a time zone", hint)
+            return None
+        return value
+
+    def email(self, value: str | None, path: str) -> str | None:
+        if value is None:
+            return None
+        _, addr = parseaddr(value)
+        if not addr or addr != value.strip() or not _EMAIL.match(addr):
+            self.problem(
+                path, f"\"{value}\" is not an email address",
+                "write a bare address like \"alice@example.com\" (no name, no <>)",
+            )
+            return None
+        return addr.lower()
+
+    def duration(self, value: str | None, path: str) -> timedelta | None:
+        if value is None:
+            return None
+        try:
+            delta = parse_duration(value)
+        except ValueError as exc:
+            self.problem(path, str(exc), "e.g. \"2d\" for two days")
+            return None
+        return delta
+
+
+def _type_name(kind: type) -> str:
+    return {
+        str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+        datetime: "a date-time", date: "a date", time: "a time", list: "a list", dict: "a table",
+    }.get(kind, kind.__name__)
+
+
+def load_config(path: str | os.PathLike[str], *, require_secrets: bool = False) -> Config:
+    """Read and validate the config file; raise ConfigError listing every problem.
+
+    With ``require_secrets`` the environment variables named by ``password_env``
+    must be set (the daemon needs them; ``status`` or ``preview`` do not).
+    """
+    p = Path(path)
+    file = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(file, "-", "the file does not exist",
+                                   "check the path, or create one with `circleback init PATH`")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, "-", f"cannot be read ({exc})", "check the file")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(file, "-", f"is not valid TOML: {exc}",
+                                   "fix the syntax at that line (strings need quotes, "
+                                   "tables look like [cohort])")]) from None
+    return parse_config(data, p, require_secrets=require_secrets)
+
+
+def parse_config(data: Mapping[str, Any], path: Path, *, require_secrets: bool = False) -> Config:
+    """Validate an already-parsed TOML tree (see load_config)."""
+    r = _Reader(str(path))
+    r.unknown_keys(data, "", tuple(SECTIONS))
+    for name in REQUIRED_SECTIONS:
+        if name not in data:
+            r.problem(name, "section is missing", f"add a [{name}] table (see config/example.toml)")
+
+    def table(name: str) -> Mapping[str, Any]:
+        value = data.get(name, {})
+        if name in ARRAY_SECTIONS:
+            return {}
+        if not isinstance(value, dict):
+            r.problem(name, "should be a table", f"write it as [{name}] with keys below it")
+            return {}
+        r.unknown_keys(value, name, SECTIONS[name])
+        return value
+
+    c = table("cohort")
+    cohort_tz = r.timezone(r.get(c, "cohort", "timezone", str, example='"America/New_York"'),
+                           "cohort.timezone")
+    cohort_id = r.get(c, "cohort", "id", str, example='"orlando-2026"')
+    if cohort_id is not None and not _SLUG.match(cohort_id):
+        r.problem("cohort.id", f"\"{cohort_id}\" is not a slug",
+                  "use lower-case letters, digits and dashes, e.g. \"orlando-2026\"")
+    cohort = CohortConfig(
+        id=cohort_id or "",
+        name=r.get(c, "cohort", "name", str, example='"Kick-start your learning journey"') or "",
+        timezone=cohort_tz or "UTC",
+    )
+
+    f = table("facilitator")
+    facilitator = FacilitatorConfig(
+        name=r.get(f, "facilitator", "name", str, example='"Helen"') or "",
+        email=r.email(r.get(f, "facilitator", "email", str, example='"helen@example.org"'),
+                      "facilitator.email") or "",
+        timezone=r.timezone(r.get(f, "facilitator", "timezone", str, required=False),
+                            "facilitator.timezone") or cohort.timezone,
+    )
+
+    m = table("mail")
+    address = r.email(r.get(m, "mail", "address", str, example='"circle@example.org"'), "mail.address")
+    if address and "+" in address.split("@")[0]:
+        r.problem("mail.address", "must not contain '+'",
+                  "circleback adds +TOKEN itself; give the plain address, e.g. circle@example.org")
+    base_url = r.get(m, "mail", "base_url", str, required=False)
+    if base_url is not None and not base_url.startswith("https://"):
+        r.problem("mail.base_url", f"\"{base_url}\" is not an https URL",
+                  "write it like \"https://circle.example.org\" or remove it")
+        base_url = None
+    max_att = r.get(m, "mail", "max_attachment_size", str, required=False, example='"10MB"')
+    mail = MailConfig(
+        address=address or "",
+        display_name=r.get(m, "mail", "display_name", str, required=False) or cohort.name,
+        base_url=base_url.rstrip("/") if base_url else None,
+        max_attachment_bytes=_parse_size(r, max_att) if max_att else 10 * 1024 * 1024,
+    )
+
+    checkins = _read_checkins(r, table("checkins"), cohort.timezone)
+    digest = _read_digest(r, table("digest"))
+    prompts = _read_prompts(r, data.get("prompts", []), checkins)
+    participants = _read_participants(r, data.get("participants", []), cohort.timezone, mail.address)
+    smtp = _read_server(r, table("smtp"), "smtp", require_secrets, ("starttls", "tls", "none"), 587)
+    imap_base = _read_server(r, table("imap"), "imap", require_secrets, ("tls", "starttls", "none"), 993)
+    i = data.get("imap", {}) if isinstance(data.get("imap"), dict) else {}
+    poll = r.get(i, "imap", "poll_interval", (int, float), required=False, default=60.0)
+    imap = ImapConfig(
+        **{k: getattr(imap_base, k) for k in ("host", "port", "security", "username",
+                                              "password_env", "timeout")},
+        mailbox=r.get(i, "imap", "mailbox", str, required=False, default="INBOX"),
+        poll_interval=float(poll),
+    )
+
+    db = table("database")
+    url = r.get(db, "database", "url", str, required=False, default="sqlite://circleback.sqlite3")
+    database_url = _resolve_db_url(r, url, path)
+
+    if r.problems:
+        raise ConfigError(r.problems)
+    return Config(path=path, cohort=cohort, facilitator=facilitator, mail=mail, checkins=checkins,
+                  digest=digest, prompts=prompts, participants=participants, smtp=smtp, imap=imap,
+                  database_url=database_url)
+
+
+def _parse_size(r: _Reader, text: str) -> int:
+    m = re.match(r"^\s*(\d+)\s*(b|kb|mb|gb)?\s*$", text.lower())
+    if not m:
+        r.problem("mail.max_attachment_size", f"\"{text}\" is not a size", "write e.g. \"10MB\"")
+        return 0
+    return int(m.group(1)) * {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}[m.group(2) or "b"]
+
+
+def _read_checkins(r: _Reader, t: Mapping[str, Any], tz: str) -> CheckinsConfig:
+    first_raw = r.get(t, "checkins", "first", (datetime, str), example="2026-12-01T12:00:00")
+    first: datetime | None = None
+    if isinstance(first_raw, str):
+        try:
+            first_raw = datetime.fromisoformat(first_raw)
+        except ValueError:
+            r.problem("checkins.first", f"\"{first_raw}\" is not a date-time",
+                      "write it unquoted like `first = 2026-12-01T12:00:00` (local time)")
+            first_raw = None
+    if isinstance(first_raw, datetime):
+        if first_raw.tzinfo is not None:
+            r.problem("checkins.first", "has a UTC offset",
+                      "write the local time without offset; the zone is cohort.timezone")
+        first = first_raw.replace(tzinfo=ZoneInfo(tz))
+        # A wall-clock time that does not exist (skipped by a DST change) is a mistake.
+        roundtrip = first.astimezone(ZoneInfo("UTC")).astimezone(ZoneInfo(tz))
+        if roundtrip.replace(tzinfo=None) != first_raw.replace(tzinfo=None):
+            r.problem("checkins.first", f"{first_raw} does not exist in {tz} (a DST change skips it)",
+                      "pick another time of day")
+    every = r.get(t, "checkins", "every", str, required=False)
+    rrule_text = r.get(t, "checkins", "rrule", str, required=False)
+    count = r.get(t, "checkins", "count", int, required=False)
+    if count is not None and not 1 <= count <= 500:
+        r.problem("checkins.count", f"{count} is out of range", "use a number from 1 to 500")
+        count = None
+    rrule = ""
+    if every and rrule_text:
+        r.problem("checkins.rrule", "is given together with `every`", "keep one of the two")
+    elif every:
+        delta = r.duration(every, "checkins.every")
+        if delta is not None:
+            rrule = _rrule_from_every(r, delta, count)
+    elif rrule_text:
+        rrule = rrule_text.strip().removeprefix("RRULE:")
+        if count is not None and "COUNT=" not in rrule.upper() and "UNTIL=" not in rrule.upper():
+            rrule += f";COUNT={count}"
+        if "COUNT=" not in rrule.upper() and "UNTIL=" not in rrule.upper():
+            r.problem("checkins.rrule", "has no end", "add COUNT=N to the rule or `count = N`")
+        elif first is not None:
+            try:
+                rrulestr(rrule, dtstart=first.replace(tzinfo=None))
+            except (ValueError, TypeError) as exc:
+                r.problem("checkins.rrule", f"\"{rrule_text}\" is not a valid RRULE ({exc})",
+                          "write it like \"FREQ=WEEKLY;BYDAY=TU;COUNT=6\"")
+    else:
+        r.problem("checkins", "has neither `every` nor `rrule`",
+                  'add `every = "1w"` (with `count = 6`) or `rrule = "FREQ=WEEKLY;COUNT=6"`')
+    duration = r.duration(r.get(t, "checkins", "duration", str, example='"45m"'), "checkins.duration")
+    prompt_before = r.duration(r.get(t, "checkins", "prompt_before", str, required=False,
+                                     default="2d"), "checkins.prompt_before")
+    remind_before = r.duration(r.get(t, "checkins", "remind_before", str, required=False),
+                               "checkins.remind_before")
+    if duration is not None and not timedelta(minutes=5) <= duration <= timedelta(hours=12):
+        r.problem("checkins.duration", "should be between 5 minutes and 12 hours", 'e.g. "45m"')
+    if prompt_before is not None and remind_before is not None and remind_before >= prompt_before:
+        r.problem("checkins.remind_before", "is not after the prompt",
+                  "make remind_before shorter than prompt_before (e.g. prompt 2d, remind 1d)")
+    location = r.get(t, "checkins", "location", str, example='"https://meet.example.org/room"')
+    return CheckinsConfig(
+        first=first or datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC")),
+        rrule=rrule, every=every, count=count,
+        duration=duration or timedelta(minutes=45),
+        location=location or "",
+        prompt_before=prompt_before or timedelta(days=2),
+        remind_before=remind_before,
+        title=r.get(t, "checkins", "title", str, required=False) or "",
+    )
+
+
+def _rrule_from_every(r: _Reader, delta: timedelta, count: int | None) -> str:
+    if count is None:
+        r.problem("checkins.count", "is missing", "add `count = 6` (how many check-ins)")
+        count = 1
+    days = delta.days
+    if delta.seconds or days < 1:
+        r.problem("checkins.every", "is shorter than a day or not whole days", 'use "1d", "1w", "2w"')
+        return ""
+    if days % 7 == 0:
+        return f"FREQ=WEEKLY;INTERVAL={days // 7};COUNT={count}"
+    return f"FREQ=DAILY;INTERVAL={days};COUNT={count}"
+
+
+def _read_digest(r: _Reader, t: Mapping[str, Any]) -> DigestConfig:
+    weekday_name = r.get(t, "digest", "weekday", str, required=False, default="friday")
+    weekday = 4
+    if weekday_name.lower() in WEEKDAYS:
+        weekday = WEEKDAYS.index(weekday_name.lower())
+    else:
+        close = difflib.get_close_matches(weekday_name.lower(), WEEKDAYS, n=1)
+        r.problem("digest.weekday", f"\"{weekday_name}\" is not a weekday",
+                  f"did you mean \"{close[0]}\"?" if close else 'write e.g. "friday"')
+    raw_time = r.get(t, "digest", "time", (str, time), required=False, default="09:00")
+    at = time(9, 0)
+    if isinstance(raw_time, time):
+        at = raw_time
+    else:
+        try:
+            at = time.fromisoformat(raw_time)
+        except ValueError:
+            r.problem("digest.time", f"\"{raw_time}\" is not a time of day", 'write e.g. "09:00"')
+    quiet = r.get(t, "digest", "quiet_week_note", bool, required=False, default=False)
+    return DigestConfig(weekday=weekday, time=at, quiet_week_note=quiet)
+
+
+def _each_table(r: _Reader, items: Any, name: str) -> list[tuple[str, Mapping[str, Any]]]:
+    if not isinstance(items, list):
+        r.problem(name, "should be a list of tables", f"write each entry as [[{name}]]")
+        return []
+    out = []
+    for n, item in enumerate(items, start=1):
+        where = f"{name}[{n}]"
+        if not isinstance(item, dict):
+            r.problem(where, "should be a table", f"write it as [[{name}]] with keys below it")
+            continue
+        r.unknown_keys(item, where, SECTIONS[name])
+        out.append((where, item))
+    return out
+
+
+def _read_prompts(r: _Reader, items: Any, checkins: CheckinsConfig) -> tuple[PromptConfig, ...]:
+    prompts: dict[int, PromptConfig] = {}
+    for where, item in _each_table(r, items, "prompts"):
+        number = r.get(item, where, "checkin", int, example="1")
+        text = r.get(item, where, "text", str, example='"What is one goal ...?"')
+        if number is None or text is None:
+            continue
+        if number < 1:
+            r.problem(f"{where}.checkin", f"{number} is not a check-in number", "count from 1")
+        elif checkins.count is not None and number > checkins.count:
+            r.problem(f"{where}.checkin", f"check-in {number} does not exist",
+                      f"there are {checkins.count} check-ins; use 1 to {checkins.count}")
+        elif number in prompts:
+            r.problem(f"{where}.checkin", f"check-in {number} has two prompts", "keep one")
+        elif not text.strip():
+            r.problem(f"{where}.text", "is empty", "write the question for that check-in")
+        else:
+            prompts[number] = PromptConfig(number, text.strip())
+    return tuple(sorted(prompts.values(), key=lambda p: p.checkin))
+
+
+def _read_participants(
+    r: _Reader, items: Any, cohort_tz: str, own_address: str | None
+) -> tuple[ParticipantConfig, ...]:
+    seen: set[str] = set()
+    out = []
+    for where, item in _each_table(r, items, "participants"):
+        name = r.get(item, where, "name", str, example='"Alice Example"')
+        email = r.email(r.get(item, where, "email", str, example='"alice@example.com"'), f"{where}.email")
+        tz = r.timezone(r.get(item, where, "timezone", str, required=False), f"{where}.timezone")
+        if email is None or name is None:
+            continue
+        if email in seen:
+            r.problem(f"{where}.email", f"{email} is listed twice", "remove one of the entries")
+            continue
+        if own_address and email == own_address:
+            r.problem(f"{where}.email", "is the cohort's own address",
+                      "participants need their own address (this would mail itself in a loop)")
+            continue
+        seen.add(email)
+        out.append(ParticipantConfig(name=name.strip(), email=email, timezone=tz or cohort_tz))
+    if not out and not any(p.key.startswith("participants") for p in r.problems):
+        r.problem("participants", "no participants are listed",
+                  'add at least one [[participants]] table with name and email')
+    return tuple(out)
+
+
+def _read_server(
+    r: _Reader, t: Mapping[str, Any], section: str, require_secrets: bool,
+    securities: tuple[str, ...], default_port: int,
+) -> ServerConfig:
+    host = r.get(t, section, "host", str, example='"mail.example.org"') or ""
+    security = r.get(t, section, "security", str, required=False, default=securities[0])
+    if security not in securities:
+        r.problem(f"{section}.security", f"\"{security}\" is not one of {', '.join(securities)}",
+                  f"write security = \"{securities[0]}\"")
+    port = r.get(t, section, "port", int, required=False,
+                 default={"tls": 465 if section == "smtp" else 993,
+                          "starttls": 587 if section == "smtp" else 143,
+                          "none": 25 if section == "smtp" else 143}.get(security, default_port))
+    if port is not None and not 1 <= port <= 65535:
+        r.problem(f"{section}.port", f"{port} is not a port", "use a number from 1 to 65535")
+    username = r.get(t, section, "username", str, required=section == "imap",
+                     example='"circle@example.org"')
+    password_env = r.get(t, section, "password_env", str, required=False)
+    if username and not password_env:
+        r.problem(f"{section}.password_env", "is missing (there is a username)",
+                  f'add password_env = "CIRCLEBACK_{section.upper()}_PASSWORD" and export that '
+                  "variable; passwords never go in the config file")
+    if password_env and require_secrets and os.environ.get(password_env) is None:
+        r.problem(f"{section}.password_env", f"the environment variable {password_env} is not set",
+                  f"export {password_env}=... before starting circleback")
+    timeout = r.get(t, section, "timeout", (int, float), required=False, default=30.0)
+    return ServerConfig(host=host, port=port or default_port, security=security,
+                        username=username, password_env=password_env, timeout=float(timeout))
+
+
+def _resolve_db_url(r: _Reader, url: str, config_path: Path) -> str:
+    """Relative SQLite paths are relative to the config file, not to the working directory."""
+    if url.startswith("sqlite://"):
+        target = url.removeprefix("sqlite://")
+        if target != ":memory:" and not Path(target).is_absolute():
+            target = str((config_path.parent / target).resolve())
+        return f"sqlite://{target}"
+    if url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        return url
+    r.problem("database.url", f"\"{url}\" is not a supported database URL",
+              'use "sqlite://circleback.sqlite3" or "postgres://user:pass@host:5432/db"')
+    return url
+

@@ -1,0 +1,101 @@
+"""Open the database, create or migrate the schema, and hold per-database secrets."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from tortoise import Tortoise, connections
+from tortoise.exceptions import IntegrityError
+
+from service.models import Meta
+
+log = logging.getLogger("circleback.db")
+
+SCHEMA_VERSION_KEY = "schema_version"
+TOKEN_SECRET_KEY = "token_secret"
+
+
+async def _create_schema() -> None:
+    await Tortoise.generate_schemas(safe=True)
+
+
+# Ordered schema steps. A new column or table is a new step appended here; each step runs
+# once, in order, and the version stored in cb_meta says which ones a database has seen.
+MIGRATIONS: list[tuple[int, str, Callable[[], Awaitable[None]]]] = [
+    (1, "create the tables", _create_schema),
+]
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened; the message says what to do."""
+
+
+async def open_database(url: str) -> None:
+    """Connect, then bring the schema up to date. Safe to call on every start."""
+    if url.startswith("sqlite://"):
+        target = url.removeprefix("sqlite://")
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        await Tortoise.init(db_url=url, modules={"models": ["service.models"]}, use_tz=True,
+                            timezone="UTC")
+        await migrate()
+    except (OSError, ConnectionError) as exc:
+        raise DatabaseError(f"cannot open the database {redact(url)}: {exc} — check [database] url "
+                            "and that the server is running") from exc
+    except Exception as exc:
+        if "password authentication failed" in str(exc) or "does not exist" in str(exc):
+            raise DatabaseError(f"cannot open the database {redact(url)}: {exc} — check [database] "
+                                "url (user, password, database name)") from exc
+        raise
+
+
+async def close_database() -> None:
+    await connections.close_all()
+
+
+async def migrate() -> None:
+    # The Meta table itself may not exist yet: create it first, everything else after.
+    await Tortoise.generate_schemas(safe=True)
+    row = await Meta.get_or_none(key=SCHEMA_VERSION_KEY)
+    current = int(row.value) if row else 0
+    for version, what, step in MIGRATIONS:
+        if version <= current:
+            continue
+        log.info("Updating the database schema to version %d (%s).", version, what)
+        await step()
+        await Meta.update_or_create(key=SCHEMA_VERSION_KEY, defaults={"value": str(version)})
+
+
+async def schema_version() -> int:
+    row = await Meta.get_or_none(key=SCHEMA_VERSION_KEY)
+    return int(row.value) if row else 0
+
+
+async def token_secret() -> bytes:
+    """The HMAC key for reply tokens: made once per database, never in the config file."""
+    row = await Meta.get_or_none(key=TOKEN_SECRET_KEY)
+    if row is None:
+        try:
+            row = await Meta.create(key=TOKEN_SECRET_KEY, value=secrets.token_hex(32))
+        except IntegrityError:  # another daemon made it first
+            row = await Meta.get(key=TOKEN_SECRET_KEY)
+    return bytes.fromhex(row.value)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def is_postgres() -> bool:
+    conn = connections.get("default")
+    return "asyncpg" in type(conn).__module__ or "psycopg" in type(conn).__module__

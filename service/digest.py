@@ -1,0 +1,148 @@
+"""The weekly digest: gather what happened since the last one, compose a copy for each
+participant (and the facilitator's, with the private section), queue them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from service.cohort import Cohort
+from service.compose import (
+    CheckinView,
+    DigestView,
+    Envelope,
+    FacilitatorSection,
+    ResourceView,
+    StoryView,
+    compose_digest,
+)
+from service.models import Digest, InboundMessage, Participant, Resource, Rsvp, Story
+from service.outbox import enqueue
+from service.schedule import checkins, question_for
+
+log = logging.getLogger("circleback.digest")
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    view: DigestView
+    facilitator: FacilitatorSection
+    period_start: datetime
+    period_end: datetime
+
+    @property
+    def empty(self) -> bool:
+        return not self.view.stories and not self.view.resources
+
+
+async def period_start(cohort: Cohort) -> datetime:
+    last = await Digest.filter(cohort_id=cohort.id).order_by("-period_end").first()
+    if last is not None:
+        return last.period_end
+    return datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def gather(cohort: Cohort, now: datetime) -> DigestContent:
+    """Everything the digest says, read from the database (no mail is composed here)."""
+    start = await period_start(cohort)
+    people = {p.id: p for p in await Participant.filter(cohort_id=cohort.id)}
+    stories = await Story.filter(cohort_id=cohort.id, received_at__gt=start, received_at__lte=now,
+                                 private=False).order_by("received_at")
+    resources = await Resource.filter(cohort_id=cohort.id, created_at__gt=start,
+                                      created_at__lte=now).order_by("created_at")
+    series = checkins(cohort.config.checkins)
+    upcoming = [c for c in series if c.start.astimezone(UTC) > now]
+    next_view = None
+    next_prompt = None
+    accepted: tuple[str, ...] = ()
+    if upcoming:
+        nxt = upcoming[0]
+        next_view = CheckinView(number=nxt.number, start=nxt.start, end=nxt.end,
+                                location=cohort.config.checkins.location)
+        next_prompt = question_for(cohort.config, nxt.number)
+        key = nxt.start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        rsvps = await Rsvp.filter(participant__cohort_id=cohort.id,
+                                  recurrence_key__in=["", key]).order_by("recurrence_key")
+        status: dict[int, str] = {}
+        for r in rsvps:  # the occurrence's own answer overrides the series answer
+            status[r.participant_id] = r.partstat  # type: ignore[attr-defined]
+        accepted = tuple(sorted(people[pid].name for pid, s in status.items()
+                                if s == "ACCEPTED" and people[pid].status != "removed"))
+    view = DigestView(
+        cohort_name=cohort.config.cohort.name, period_start=start, period_end=now,
+        stories=tuple(StoryView(participant_name=people[s.participant_id].name,  # type: ignore[attr-defined]
+                                checkin_number=s.checkin_number, text=s.text,
+                                received_at=s.received_at) for s in stories),
+        resources=tuple(ResourceView(url=r.url, title=r.title,
+                                     shared_by=people[r.participant_id].name)  # type: ignore[attr-defined]
+                        for r in resources),
+        next_checkin=next_view, next_prompt=next_prompt, accepted=accepted,
+    )
+    return DigestContent(view=view, facilitator=await facilitator_section(cohort, start, now),
+                         period_start=start, period_end=now)
+
+
+async def facilitator_section(cohort: Cohort, start: datetime, now: datetime) -> FacilitatorSection:
+    """Only the facilitator's copy says who has gone quiet, bounced, or wrote from outside."""
+    series = checkins(cohort.config.checkins)
+    past = [c.number for c in series if c.start.astimezone(UTC) <= now][-2:]
+    people = await Participant.filter(cohort_id=cohort.id).exclude(status="removed")
+    quiet = []
+    if past:
+        for p in people:
+            if not await Story.exists(participant_id=p.id, checkin_number__in=past):
+                quiet.append(p.name)
+    bounces = [f"{p.name} <{p.email}> ({p.bounce_state} bounce)" for p in people
+               if p.bounce_state != "ok"]
+    strange = await InboundMessage.filter(cohort_id=cohort.id, received_at__gt=start,
+                                          kind__in=["unknown_sender", "counter", "invalid"])
+    strangers = [f"{m.kind.replace('_', ' ')}: {m.from_addr or 'no sender'} — {m.subject[:80]}"
+                 for m in strange]
+    declines = await Rsvp.filter(participant__cohort_id=cohort.id, partstat="DECLINED",
+                                 updated_at__gt=start).prefetch_related("participant")
+    notes = [f"{d.participant.name} declined" + (f": “{d.comment}”" if d.comment else "")
+             for d in declines]
+    return FacilitatorSection(quiet=tuple(quiet), bounces=tuple(bounces),
+                              strangers=tuple(strangers), notes=tuple(notes))
+
+
+async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetime,
+                                 force: bool = False) -> int:
+    """Queue this digest for everyone; returns how many were queued (0: nothing happened).
+
+    Call inside a transaction: the Digest row and the outbox rows commit together.
+    """
+    content = await gather(cohort, now)
+    if content.empty and not force and not cohort.config.digest.quiet_week_note:
+        await Digest.create(cohort_id=cohort.id, slot=slot, period_start=content.period_start,
+                            period_end=now, sent=False, created_at=now)
+        log.info("Nothing was shared since the last digest, so none is sent this time.")
+        return 0
+    digest = await Digest.create(
+        cohort_id=cohort.id, slot=slot, period_start=content.period_start, period_end=now,
+        stories=len(content.view.stories), resources=len(content.view.resources), sent=True,
+        created_at=now)
+    queued = 0
+    for p in await Participant.filter(cohort_id=cohort.id, status__in=["active", "paused"]):
+        if p.bounce_state == "hard":
+            continue
+        key = f"digest:{digest.id}:{p.email}"
+        message = compose_digest(
+            sender=cohort.sender(), recipient=cohort.recipient(p), view=content.view,
+            envelope=Envelope(message_id=cohort.message_id(key), list_id=cohort.list_id(),
+                              unsubscribe_mailto=f"{cohort.reply_address(p)}?subject=stop"),
+            now=now)
+        await enqueue(message, cohort_id=cohort.id, kind="digest", now=now, participant=p,
+                      mail_from=cohort.config.mail.address)
+        queued += 1
+    key = f"digest:{digest.id}:facilitator"
+    message = compose_digest(
+        sender=cohort.sender(), recipient=cohort.facilitator_recipient(), view=content.view,
+        envelope=Envelope(message_id=cohort.message_id(key), list_id=cohort.list_id()),
+        now=now, facilitator_section=content.facilitator)
+    await enqueue(message, cohort_id=cohort.id, kind="digest", now=now,
+                  mail_from=cohort.config.mail.address)
+    log.info("Queued the digest (%d stories, %d resources) for %d participants and the facilitator.",
+             len(content.view.stories), len(content.view.resources), queued)
+    return queued + 1

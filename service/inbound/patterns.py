@@ -1,0 +1,109 @@
+"""Localized patterns that mail clients put around quoted replies.
+
+Each pattern is written from what the clients really emit (Gmail, Outlook desktop/web/mobile,
+Apple Mail and iOS, Thunderbird, Yahoo) in English, German, French, Spanish, Portuguese,
+Italian, Dutch, Danish, Swedish, Norwegian, Polish and Japanese.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "DELIMITER",
+    "MOBILE_SIGNATURE",
+    "OUTLOOK_FROM",
+    "OUTLOOK_OTHER",
+    "OUTLOOK_STRONG",
+    "QUOTE",
+    "SIGNATURE",
+    "UNDERSCORES",
+    "WROTE_END",
+    "WROTE_JA",
+    "is_wrote_header",
+]
+
+# "On <date>, <name> wrote:" and translations. French puts a space before the colon
+# ("a écrit :"); Gmail Polish writes "napisał(a):".
+_WROTE_WORDS = (
+    r"wrote|writes|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto|scrisse|schreef|skrev|"
+    r"napisał\(a\)|napisał|napisała|kirjoitti"
+)
+WROTE_END = re.compile(rf"(?:{_WROTE_WORDS})\s*[:：]\s*$", re.IGNORECASE)
+# Japanese clients have no verb at the end: Gmail "2026年1月12日(月) 10:00 Helen <h@x>:",
+# Apple/iOS "2026/01/12 10:00、Helen <h@x>のメール:", Thunderbird "... さんは書きました:".
+WROTE_JA = re.compile(
+    r"(?:のメール|書きました|wrote)\s*[:：]\s*$|^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日.*[>＞]\s*[:：]\s*$"
+)
+_HAS_DATE_OR_ADDRESS = re.compile(r"\d|@")
+
+
+def is_wrote_header(line: str) -> bool:
+    """True when one (possibly joined) line looks like a reply attribution line."""
+    line = line.strip().strip("*_")
+    if len(line) > 300 or not _HAS_DATE_OR_ADDRESS.search(line):
+        return False
+    return bool(WROTE_END.search(line) or WROTE_JA.search(line))
+
+
+QUOTE = re.compile(r"^\s{0,3}>")
+# RFC 3676 section 4.3 "-- "; many clients strip the trailing space.
+SIGNATURE = re.compile(r"^--\s?$")
+UNDERSCORES = re.compile(r"^\s*_{20,}\s*$")
+
+DELIMITER = re.compile(
+    r"^\s*-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Originalnachricht|"
+    r"Message d'origine|Message original|Mensaje original|Mensagem original|"
+    r"Messaggio originale|Oorspronkelijk bericht|Oprindelig meddelelse|"
+    r"Ursprungligt meddelande|Opprinnelig melding|Wiadomość oryginalna|"
+    r"元のメッセージ|Forwarded message|Weitergeleitete Nachricht|Message transféré|"
+    r"Mensaje reenviado|Mensagem encaminhada|Messaggio inoltrato|Doorgestuurd bericht|"
+    r"Videresendt meddelelse|Vidarebefordrat meddelande|Videresendt melding|"
+    r"Wiadomość przekazana|転送されたメッセージ)\s*-{2,}\s*$"
+    r"|^\s*(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|"
+    r"Début du message réexpédié|Inicio del mensaje reenviado)\s*:\s*$",
+    re.IGNORECASE,
+)
+
+_COLON = r"\s*[:：]"
+# Outlook's header block of the quoted message. Gmail renders the HTML bold labels as
+# "*From:*" in its text/plain alternative, hence the optional asterisks.
+OUTLOOK_FROM = re.compile(
+    r"^\s*\*?(?:From|Von|De|Da|Van|Fra|Från|Od|差出人|送信者)" + _COLON + r"\*?\s*\S",
+    re.IGNORECASE,
+)
+OUTLOOK_OTHER = re.compile(
+    r"^\s*\*?(?:Sent|Date|To|Cc|Bcc|Subject|Gesendet|Datum|An|Betreff|Envoyé|À|A|Objet|"
+    r"Enviado|Enviado el|Enviada em|Fecha|Para|Asunto|Assunto|Data|Inviato|Oggetto|Verzonden|"
+    r"Aan|Onderwerp|Sendt|Dato|Til|Emne|Skickat|Till|Kopia|Ämne|Kopi|Wysłano|Wysłane|Do|DW|"
+    r"Temat|送信日時|日付|宛先|件名)" + _COLON,
+    re.IGNORECASE,
+)
+# The labels that make a block surely a header block, not a participant's "To: all" line.
+OUTLOOK_STRONG = re.compile(
+    r"^\s*\*?(?:Sent|Date|Subject|Gesendet|Datum|Betreff|Envoyé|Objet|Enviado|Enviado el|"
+    r"Enviada em|Fecha|Asunto|Assunto|Data|Inviato|Oggetto|Verzonden|Onderwerp|Sendt|Dato|"
+    r"Emne|Skickat|Ämne|Wysłano|Wysłane|Temat|送信日時|日付|件名)" + _COLON,
+    re.IGNORECASE,
+)
+
+# Whole-line mobile and webmail signatures.
+MOBILE_SIGNATURE = re.compile(
+    r"^\s*(?:"
+    r"Sent from my \S.{0,40}|Sent from (?:Mail|Outlook) for \S.{0,20}|Sent from Outlook"
+    r"|Sent from Yahoo Mail.{0,30}|Sent from (?:Proton ?Mail|my mobile).{0,30}"
+    r"|Sent via (?:the )?(?:Samsung|BlackBerry|Superhuman|Spark|Android).{0,30}"
+    r"|Get Outlook for (?:iOS|Android)"
+    r"|Von meinem .{1,40} gesendet|Gesendet von meinem .{1,40}|Gesendet von Mail für Windows.{0,5}"
+    r"|Envoyé (?:de|depuis) (?:mon|ma) .{1,40}|Obtenir Outlook pour (?:iOS|Android)"
+    r"|Enviado desde mi .{1,40}|Obtener Outlook para (?:iOS|Android)"
+    r"|Enviad[oa] (?:do|de|a partir do) meu .{1,40}|Obter o Outlook para (?:iOS|Android)"
+    r"|Inviato da(?:l mio)? (?:iPhone|iPad|Android|Samsung|Galaxy|Outlook|Libero).{0,30}"
+    r"|(?:Verzonden|Verstuurd) (?:met|vanaf|van) mijn .{1,40}"
+    r"|Sendt fra min .{1,40}|Hent Outlook til (?:iOS|Android)"
+    r"|Skickat från min .{1,40}|Skaffa Outlook för (?:iOS|Android)"
+    r"|Wysła(?:ne|no) z (?:mojego )?(?:iPhone|iPad|Android|Samsung|Galaxy|telefonu|Outlook).{0,30}"
+    r"|[A-Za-z][\w '.-]{0,30}から送信"
+    r")\s*$",
+    re.IGNORECASE,
+)

@@ -1,0 +1,230 @@
+"""Turn one fetched message into stored state: a story and its resources, an RSVP, a
+control word, a bounce, or a record for the facilitator. Pure parsing lives in
+``service.inbound``; this module is the database side of it."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from tortoise.transactions import in_transaction
+
+from service.cohort import Cohort, series_sequence
+from service.compose import Envelope, compose_control_ack
+from service.inbound.classify import Classification, ClassifyContext, classify
+from service.inbound.parse import ParsedMessage
+from service.models import (
+    Action,
+    InboundMessage,
+    MailboxCursor,
+    OutboxMessage,
+    Participant,
+    Resource,
+    Rsvp,
+    Story,
+)
+from service.outbox import enqueue
+from service.schedule import checkin_for
+
+log = logging.getLogger("circleback.inbound")
+
+PROCESSED = "circleback/processed"
+NEEDS_ATTENTION = "circleback/needs-attention"
+SOFT_BOUNCE_LIMIT = 3
+# Kinds a person should look at; everything else is done with once stored.
+ATTENTION_KINDS = {"invalid", "unknown_sender", "counter"}
+
+
+@dataclass(frozen=True)
+class Ingested:
+    kind: str
+    folder: str
+    duplicate: bool = False
+    reason: str = ""
+
+
+def _referenced_ids(raw: bytes) -> list[str]:
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536])
+    except Exception:
+        return []
+    ids: list[str] = []
+    for name in ("In-Reply-To", "References"):
+        for value in headers.get_all(name) or []:
+            ids.extend(part.strip("<> \t\r\n") for part in str(value).split() if "@" in part)
+    return ids[:50]
+
+
+async def classification_context(cohort: Cohort, raw: bytes) -> ClassifyContext:
+    people = {p.id: p.email for p in await Participant.filter(cohort_id=cohort.id)}
+    ids = _referenced_ids(raw)
+    sent: dict[str, str] = {}
+    if ids:
+        rows = await OutboxMessage.filter(cohort_id=cohort.id, message_id__in=ids,
+                                          participant_id__isnull=False).prefetch_related("participant")
+        sent = {r.message_id: r.participant.email for r in rows if r.participant}
+
+    def participant_for_token(token: str) -> str | None:
+        pid = cohort.participant_id_for_token(token)
+        return people.get(pid) if pid is not None else None
+
+    return ClassifyContext(own_address=cohort.config.mail.address,
+                           participant_for_token=participant_for_token, sent_message_ids=sent,
+                           participant_emails=set(people.values()),
+                           today=cohort.clock.now().astimezone(UTC).date())
+
+
+def message_key(parsed: ParsedMessage | None, raw: bytes) -> str:
+    if parsed is not None and parsed.message_id:
+        return parsed.message_id[:500]
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor) -> Ingested:
+    """Store what one message means, and advance the cursor, in one transaction."""
+    now = cohort.clock.now()
+    ctx = await classification_context(cohort, raw)
+    parsed, result = classify(raw, ctx)
+    key = message_key(parsed, raw)
+    folder = NEEDS_ATTENTION if result.kind in ATTENTION_KINDS else PROCESSED
+    async with in_transaction():
+        cursor.last_uid = max(cursor.last_uid, uid)
+        await cursor.save(update_fields=["last_uid"])
+        if await InboundMessage.exists(cohort_id=cohort.id, message_id=key):
+            return Ingested(result.kind, PROCESSED, duplicate=True, reason="seen before")
+        participant = None
+        if result.participant:
+            participant = await Participant.get_or_none(cohort_id=cohort.id, email=result.participant)
+        await InboundMessage.create(
+            cohort_id=cohort.id, message_id=key, uid=uid, kind=result.kind, participant=participant,
+            from_addr=parsed.from_addr if parsed else "", subject=parsed.subject[:500] if parsed else "",
+            reason=result.reason, folder=folder, state="stored", received_at=now,
+            raw=None if result.kind in ("story", "rsvp") else raw[:5_000_000])
+        if participant is not None:
+            await _apply(cohort, result, participant, key, now)
+        elif result.kind == "bounce" and result.bounce and result.bounce.recipient:
+            bounced = await Participant.get_or_none(cohort_id=cohort.id, email=result.bounce.recipient)
+            if bounced is not None:
+                await _record_bounce(bounced, result)
+    _log_result(result, parsed)
+    return Ingested(result.kind, folder, reason=result.reason)
+
+
+def _log_result(result: Classification, parsed: ParsedMessage | None) -> None:
+    sender = parsed.from_addr if parsed else "an unreadable sender"
+    if result.kind == "story":
+        log.info("Stored a story from %s.", result.participant)
+    elif result.kind == "rsvp" and result.rsvp:
+        log.info("%s answered the invitation: %s.", result.participant, result.rsvp.partstat)
+    elif result.kind == "command" and result.control:
+        log.info("%s asked to %s.", result.participant, result.control.word)
+    elif result.kind in ATTENTION_KINDS:
+        log.warning("A message from %s needs the facilitator's attention (%s): %s.", sender,
+                    result.kind.replace("_", " "), result.reason)
+    else:
+        log.info("Set aside a %s from %s: %s.", result.kind.replace("_", " "), sender, result.reason)
+
+
+async def _apply(cohort: Cohort, result: Classification, p: Participant, key: str, now: datetime) -> None:
+    if result.kind in ("story", "command") and result.story is not None:
+        private = result.control is not None and result.control.word == "private"
+        text = result.story.text
+        if result.kind == "command" and not private:
+            text = ""
+        if text.strip():
+            await _store_story(cohort, result, p, key, text, private, now)
+    if result.kind == "command" and result.control is not None:
+        await _apply_control(cohort, result, p, now)
+    elif result.kind == "rsvp" and result.rsvp is not None:
+        await _record_rsvp(cohort, result, p, now)
+
+
+async def _store_story(cohort: Cohort, result: Classification, p: Participant, key: str, text: str,
+                       private: bool, now: datetime) -> None:
+    assert result.story is not None
+    number = checkin_for(cohort.config, now)
+    story = await Story.create(
+        cohort_id=cohort.id, participant=p, checkin_number=number, message_id=key,
+        text=text, cut=result.story.cut, private=private, received_at=now,
+        attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                     for a in result.story.attachments])
+    if number == 1 and not p.goal:
+        p.goal = text.strip().split("\n\n")[0][:300]
+        await p.save(update_fields=["goal"])
+    for link in result.story.links:
+        url_key = hashlib.sha256(link.url.strip().rstrip("/").lower().encode()).hexdigest()
+        if not await Resource.exists(cohort_id=cohort.id, url_key=url_key):
+            await Resource.create(cohort_id=cohort.id, url=link.url[:2048], url_key=url_key,
+                                  title=link.title[:500] or link.url, participant=p, story=story,
+                                  created_at=now)
+
+
+async def _apply_control(cohort: Cohort, result: Classification, p: Participant, now: datetime) -> None:
+    control = result.control
+    assert control is not None
+    word = control.word
+    reply = ""
+    if word == "skip":
+        number = checkin_for(cohort.config, now) or 1
+        await Action.get_or_create(key=f"skip:{number}:{p.email}",
+                                   defaults={"cohort_id": cohort.id, "kind": "skip", "done_at": now})
+        reply = f"Got it: no reminders for check-in {number}. See you next time."
+    elif word == "pause":
+        until = None
+        if control.until is not None:
+            until = datetime.combine(control.until, datetime.min.time(), tzinfo=UTC)
+        elif control.duration_days:
+            until = now + timedelta(days=control.duration_days)
+        p.status, p.paused_until = "paused", until
+        reply = ("Paused. You will hear from us again "
+                 + (f"after {until.date().isoformat()}." if until else "when you reply 'resume'."))
+    elif word == "resume":
+        p.status, p.paused_until = "active", None
+        reply = "Welcome back: prompts start again with the next check-in."
+    elif word == "stop":
+        p.status = "stopped"
+        reply = "You will get no more mail from this circle. Reply 'resume' if you change your mind."
+    elif word == "private":
+        reply = "Thanks: this story goes to the facilitator only and stays out of the digest."
+    else:
+        reply = f"Noted: {word.replace('-', ' ')}. The facilitator will see it."
+    await p.save(update_fields=["status", "paused_until"])
+    mid = cohort.message_id(f"ack:{p.email}:{now.isoformat()}:{word}")
+    message = compose_control_ack(sender=cohort.sender(), recipient=cohort.recipient(p), text=reply,
+                                  envelope=Envelope(message_id=mid), now=now)
+    await enqueue(message, cohort_id=cohort.id, kind="ack", now=now, participant=p,
+                  mail_from=cohort.config.mail.address)
+
+
+async def _record_rsvp(cohort: Cohort, result: Classification, p: Participant, now: datetime) -> None:
+    rsvp = result.rsvp
+    assert rsvp is not None
+    if rsvp.sequence < await series_sequence(cohort):
+        log.info("Ignored an RSVP from %s for an older version of the series.", p.email)
+        return
+    rkey = rsvp.recurrence_id.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") if rsvp.recurrence_id else ""
+    # Only PARTSTAT and COMMENT are taken from a reply (RFC 5546 3.2.3: the attendee may
+    # change nothing else).
+    await Rsvp.update_or_create(
+        participant=p, uid=rsvp.uid, recurrence_key=rkey,
+        defaults={"partstat": (rsvp.partstat or "NEEDS-ACTION").upper()[:32],
+                  "comment": rsvp.comment, "sequence": rsvp.sequence, "updated_at": now})
+
+
+async def _record_bounce(p: Participant, result: Classification) -> None:
+    bounce = result.bounce
+    assert bounce is not None
+    if bounce.hard:
+        p.bounce_state = "hard"
+        log.error("Mail to %s bounced for good (%s); circleback stops mailing that address.",
+                  p.email, bounce.status or bounce.diagnostic[:80])
+    else:
+        p.soft_bounces += 1
+        p.bounce_state = "hard" if p.soft_bounces >= SOFT_BOUNCE_LIMIT else "soft"
+        log.warning("Mail to %s bounced for now (%s, %d in a row).", p.email,
+                    bounce.status or "temporary", p.soft_bounces)
+    await p.save(update_fields=["bounce_state", "soft_bounces"])

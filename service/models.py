@@ -1,0 +1,204 @@
+"""The schema: tortoise-orm models. The only module that knows table and column names.
+
+State machines kept explicit:
+- ``OutboxMessage.state``: queued -> sending -> sent | failed (queued again on a 4xx)
+- ``InboundMessage.state``: stored -> moved
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Meta(Model):
+    """Key/value facts about this database: schema version, the token secret."""
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    value = fields.TextField()
+
+    class Meta:
+        table = "cb_meta"
+
+
+class Participant(Model):
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64, db_index=True)
+    email = fields.CharField(max_length=320)
+    name = fields.CharField(max_length=200)
+    timezone = fields.CharField(max_length=64)
+    # active | paused | stopped | removed
+    status = fields.CharField(max_length=16, default="active")
+    paused_until = fields.DatetimeField(null=True)
+    # ok | soft | hard
+    bounce_state = fields.CharField(max_length=8, default="ok")
+    soft_bounces = fields.IntField(default=0)
+    goal = fields.TextField(null=True)
+    joined_at = fields.DatetimeField()
+    removed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "cb_participant"
+        unique_together = (("cohort_id", "email"),)
+
+    def mailable(self) -> bool:
+        return self.status in ("active", "paused") and self.bounce_state != "hard"
+
+
+class SeriesState(Model):
+    """What the participants' calendars were last told about the series."""
+
+    cohort_id = fields.CharField(max_length=64, primary_key=True)
+    uid = fields.CharField(max_length=255)
+    sequence = fields.IntField(default=0)
+    fingerprint = fields.TextField(default="")  # of the series as last sent
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "cb_series"
+
+
+class Rsvp(Model):
+    id = fields.IntField(primary_key=True)
+    participant: fields.ForeignKeyRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="rsvps", on_delete=fields.CASCADE
+    )
+    uid = fields.CharField(max_length=255)
+    # "" for the whole series, else the occurrence's original start in UTC, ISO 8601
+    recurrence_key = fields.CharField(max_length=32, default="")
+    partstat = fields.CharField(max_length=32)
+    comment = fields.TextField(null=True)
+    sequence = fields.IntField(default=0)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cb_rsvp"
+        unique_together = (("participant", "uid", "recurrence_key"),)
+
+
+class Story(Model):
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64, db_index=True)
+    participant: fields.ForeignKeyRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="stories", on_delete=fields.CASCADE
+    )
+    checkin_number = fields.IntField(null=True)
+    message_id = fields.CharField(max_length=512)
+    text = fields.TextField()
+    cut = fields.TextField(default="")  # what trimming removed, kept so a wrong cut can be recovered
+    private = fields.BooleanField(default=False)
+    attachments = fields.JSONField(default=list)
+    received_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "cb_story"
+
+
+class Resource(Model):
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64)
+    url = fields.CharField(max_length=2048)
+    url_key = fields.CharField(max_length=64)  # sha256 of the normalised URL: unique per cohort
+    title = fields.TextField()
+    participant: fields.ForeignKeyRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="resources", on_delete=fields.CASCADE
+    )
+    story: fields.ForeignKeyNullableRelation[Story] = fields.ForeignKeyField(
+        "models.Story", related_name="resources", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "cb_resource"
+        unique_together = (("cohort_id", "url_key"),)
+
+
+class InboundMessage(Model):
+    """Every message fetched from the mailbox, whatever it turned out to be."""
+
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64)
+    message_id = fields.CharField(max_length=512)
+    uid = fields.BigIntField()
+    kind = fields.CharField(max_length=32)
+    participant: fields.ForeignKeyNullableRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="inbound", null=True, on_delete=fields.SET_NULL
+    )
+    from_addr = fields.CharField(max_length=320, default="")
+    subject = fields.TextField(default="")
+    reason = fields.TextField(default="")
+    folder = fields.CharField(max_length=255, default="")  # where it was moved
+    # stored | moved
+    state = fields.CharField(max_length=16, default="stored")
+    raw = fields.BinaryField(null=True)  # kept for what the facilitator may need to read
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cb_inbound"
+        unique_together = (("cohort_id", "message_id"),)
+
+
+class MailboxCursor(Model):
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64)
+    mailbox = fields.CharField(max_length=255)
+    uidvalidity = fields.BigIntField()
+    last_uid = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "cb_cursor"
+        unique_together = (("cohort_id", "mailbox"),)
+
+
+class Action(Model):
+    """A scheduled action that has been done. The unique key is what stops a double send."""
+
+    key = fields.CharField(max_length=255, primary_key=True)
+    cohort_id = fields.CharField(max_length=64, db_index=True)
+    kind = fields.CharField(max_length=32)
+    done_at = fields.DatetimeField()
+    note = fields.TextField(default="")
+
+    class Meta:
+        table = "cb_action"
+
+
+class OutboxMessage(Model):
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64, db_index=True)
+    kind = fields.CharField(max_length=32)  # invite | cancel | prompt | reminder | digest | ack | notice
+    message_id = fields.CharField(max_length=512, unique=True)
+    participant: fields.ForeignKeyNullableRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="outbox", null=True, on_delete=fields.SET_NULL
+    )
+    checkin_number = fields.IntField(null=True)
+    mail_from = fields.CharField(max_length=320)
+    rcpt = fields.CharField(max_length=320)
+    raw = fields.BinaryField()
+    # queued | sending | sent | failed
+    state = fields.CharField(max_length=16, default="queued", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    last_error = fields.TextField(default="")
+    claimed_at = fields.DatetimeField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cb_outbox"
+
+
+class Digest(Model):
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64, db_index=True)
+    slot = fields.DatetimeField()  # the scheduled time it stands for (UTC)
+    period_start = fields.DatetimeField()
+    period_end = fields.DatetimeField()
+    stories = fields.IntField(default=0)
+    resources = fields.IntField(default=0)
+    sent = fields.BooleanField(default=False)  # False: nothing happened, none was sent
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cb_digest"
+        unique_together = (("cohort_id", "slot"),)

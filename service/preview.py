@@ -1,0 +1,52 @@
+"""`circleback preview`: render a message as a participant would get it, without sending."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+
+from service.actions import invite_message, prompt_message
+from service.cohort import Cohort
+from service.compose import Envelope, compose_digest
+from service.digest import gather
+from service.models import Participant
+from service.schedule import checkins
+
+
+async def preview(cohort: Cohort, what: str, *, participant: str | None = None,
+                  out: Path | None = None) -> tuple[Path, Path]:
+    """Write ``what`` (invite | prompt | digest) as .eml and .html; return both paths."""
+    now = cohort.clock.now()
+    query = Participant.filter(cohort_id=cohort.id).exclude(status="removed").order_by("id")
+    if participant:
+        query = query.filter(email=participant.strip().lower())
+    p = await query.first()
+    if p is None:
+        raise LookupError(f"no participant {participant} in this cohort" if participant
+                          else "the cohort has no participants")
+    message: EmailMessage
+    if what == "invite":
+        message = await invite_message(cohort, p, now)
+    elif what == "prompt":
+        series = checkins(cohort.config.checkins)
+        upcoming = [c for c in series if c.start > now] or series[-1:]
+        number = upcoming[0].number
+        message = prompt_message(cohort, p, "prompt", number, f"preview:prompt:{number}:{p.email}", now)
+    else:
+        content = await gather(cohort, now)
+        message = compose_digest(sender=cohort.sender(), recipient=cohort.recipient(p),
+                                 view=content.view, now=now,
+                                 envelope=Envelope(message_id=cohort.message_id(f"preview:{now}"),
+                                                   list_id=cohort.list_id()))
+    eml = out or Path(f"preview-{what}.eml")
+    eml.write_bytes(message.as_bytes())
+    html_path = eml.with_suffix(".html")
+    html_path.write_text(html_part(message), encoding="utf-8")
+    return eml, html_path
+
+
+def html_part(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    if part is None:
+        return "<p>(this message has no HTML part)</p>"
+    return str(part.get_content())  # type: ignore[attr-defined]

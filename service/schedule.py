@@ -1,0 +1,189 @@
+"""Pure scheduling: given the config, the participants' state and now, what is due.
+
+Every due action carries a unique key (``prompt:3:alice@example.com``). The daemon
+records the key in the same transaction as the mail it queues, so an action is done
+once, even across restarts or with several daemons sharing a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+
+from service.config import CheckinsConfig, Config, DigestConfig
+
+DEFAULT_PROMPT = "What happened since last time? What did you try? One resource worth sharing?"
+FIRST_PROMPT = (
+    "What is one goal you want to make progress on while we keep meeting? "
+    "Say it in a sentence or two: we will come back to it."
+)
+
+
+@dataclass(frozen=True)
+class Checkin:
+    """One check-in call of the series. ``number`` counts from 1."""
+
+    number: int
+    start: datetime  # aware, in the cohort's zone
+    end: datetime
+
+    @property
+    def start_utc(self) -> datetime:
+        return self.start.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class ParticipantState:
+    email: str
+    status: str = "active"  # active | paused | stopped | removed
+    paused_until: datetime | None = None
+    bounce_state: str = "ok"
+    joined_at: datetime | None = None
+    replied: frozenset[int] = frozenset()  # check-in numbers with a story (or a skip)
+
+    def reachable(self, now: datetime) -> bool:
+        if self.status in ("stopped", "removed") or self.bounce_state == "hard":
+            return False
+        if self.status == "paused":
+            return self.paused_until is not None and self.paused_until <= now
+        return True
+
+
+@dataclass(frozen=True)
+class Due:
+    kind: str  # invite | prompt | reminder | digest
+    key: str
+    participant: str | None = None
+    checkin: int | None = None
+    slot: datetime | None = None  # digests: the scheduled time (UTC)
+
+
+@dataclass(frozen=True)
+class Plan:
+    due: list[Due] = field(default_factory=list)
+    next_wakeup: datetime | None = None
+
+
+def checkins(c: CheckinsConfig) -> list[Checkin]:
+    """The series expanded: each start keeps its wall-clock time across DST changes."""
+    tz = c.first.tzinfo
+    assert tz is not None
+    rule = rrulestr(c.rrule, dtstart=c.first.replace(tzinfo=None))
+    out = []
+    for n, naive in enumerate(rule, start=1):
+        start = naive.replace(tzinfo=tz)
+        out.append(Checkin(number=n, start=start, end=start + c.duration))
+        if n >= 1000:
+            break
+    return out
+
+
+def question_for(config: Config, number: int) -> str:
+    text = config.prompt_for(number)
+    if text:
+        return text
+    return FIRST_PROMPT if number == 1 else DEFAULT_PROMPT
+
+
+def series_key(config: Config) -> str:
+    return f"{config.cohort.id}-checkins@circleback"
+
+
+def invite_key(email: str, sequence: int) -> str:
+    return f"invite:{email}:{sequence}"
+
+
+def digest_slots(d: DigestConfig, tz: str, start: datetime, end: datetime) -> list[datetime]:
+    """The weekly digest times (UTC) in [start, end], at the configured local weekday and time."""
+    zone = ZoneInfo(tz)
+    local = start.astimezone(zone)
+    day = local.date() + timedelta(days=(d.weekday - local.weekday()) % 7)
+    slots = []
+    while True:
+        slot = datetime.combine(day, d.time, tzinfo=zone).astimezone(UTC)
+        if slot > end:
+            return slots
+        if slot >= start:
+            slots.append(slot)
+        day += timedelta(days=7)
+
+
+def plan(
+    config: Config,
+    now: datetime,
+    participants: Iterable[ParticipantState],
+    done: Collection[str],
+    *,
+    sequence: int = 0,
+) -> Plan:
+    """What is due now, and when to look again."""
+    series = checkins(config.checkins)
+    due: list[Due] = []
+    wakeups: list[datetime] = []
+    if not series:
+        return Plan()
+    c = config.checkins
+    last_end = series[-1].end.astimezone(UTC)
+    people = list(participants)
+
+    for p in people:
+        if not p.reachable(now) and p.status != "paused":
+            continue
+        # Invitations go out as soon as the cohort starts (and to anyone who joins later),
+        # for as long as the series has a check-in to come.
+        key = invite_key(p.email, sequence)
+        if key not in done and now < last_end and p.status not in ("stopped", "removed"):
+            due.append(Due("invite", key, p.email))
+
+    for checkin in series:
+        start = checkin.start_utc
+        prompt_at = start - c.prompt_before
+        remind_at = start - c.remind_before if c.remind_before else None
+        if now < prompt_at:
+            wakeups.append(prompt_at)
+            continue
+        if now >= start:
+            continue  # a prompt after its check-in is noise, not help
+        for p in people:
+            if not p.reachable(now) or checkin.number in p.replied:
+                continue
+            pkey = f"prompt:{checkin.number}:{p.email}"
+            if pkey not in done:
+                due.append(Due("prompt", pkey, p.email, checkin.number))
+            elif remind_at is not None:
+                rkey = f"reminder:{checkin.number}:{p.email}"
+                if now >= remind_at and rkey not in done:
+                    due.append(Due("reminder", rkey, p.email, checkin.number))
+        if remind_at is not None and now < remind_at:
+            wakeups.append(remind_at)
+        wakeups.append(start)
+
+    # Digests: the latest slot that has passed, once; a digest missed during downtime is
+    # sent late, once, never twice (older missed slots are folded into it).
+    first_prompt = series[0].start_utc - c.prompt_before
+    slots = digest_slots(config.digest, config.cohort.timezone, first_prompt,
+                         last_end + timedelta(days=7))
+    passed = [s for s in slots if s <= now]
+    if passed:
+        latest = passed[-1]
+        dkey = f"digest:{latest.isoformat()}"
+        if dkey not in done:
+            due.append(Due("digest", dkey, slot=latest))
+    upcoming = [s for s in slots if s > now]
+    if upcoming:
+        wakeups.append(upcoming[0])
+
+    return Plan(due=due, next_wakeup=min(wakeups) if wakeups else None)
+
+
+def checkin_for(config: Config, received: datetime) -> int | None:
+    """The check-in a reply received at this time belongs to: the latest one prompted for."""
+    found = None
+    for checkin in checkins(config.checkins):
+        if checkin.start_utc - config.checkins.prompt_before <= received:
+            found = checkin.number
+    return found
