@@ -159,6 +159,8 @@ def format_local(dt: datetime, tz: str) -> str:
 def format_local_range(start: datetime, end: datetime, tz: str) -> str:
     """``Tuesday 1 December 2026, 12:00–12:45 EST (America/New_York)``."""
     first, last = _in_zone(start, tz), _in_zone(end, tz)
+    if last < first:
+        raise ValueError(f"end {end!r} is before start {start!r}")
     if last.date() == first.date():
         until = f"{last:%H:%M}"
     elif last.date() - first.date() == timedelta(days=1):
@@ -415,10 +417,17 @@ def compose_prompt(
     when = _short_date(checkin.start, recipient.timezone)
     subject = f"{one_line(cohort_name)}: your update before check-in {checkin.number} ({when})"
     return _compose_ask(
-        "prompt", subject, sender=sender, recipient=recipient, cohort_name=cohort_name,
-        checkin=checkin, question=question, goal_reminder=goal_reminder,
-        envelope=envelope, now=now,
-    )  # fmt: skip
+        "prompt",
+        subject,
+        sender=sender,
+        recipient=recipient,
+        cohort_name=cohort_name,
+        checkin=checkin,
+        question=question,
+        goal_reminder=goal_reminder,
+        envelope=envelope,
+        now=now,
+    )
 
 
 def compose_reminder(
@@ -436,10 +445,17 @@ def compose_reminder(
     when = _short_date(checkin.start, recipient.timezone)
     subject = f"Reminder: {one_line(cohort_name)} check-in {checkin.number} ({when})"
     return _compose_ask(
-        "reminder", subject, sender=sender, recipient=recipient, cohort_name=cohort_name,
-        checkin=checkin, question=question, goal_reminder=goal_reminder,
-        envelope=envelope, now=now,
-    )  # fmt: skip
+        "reminder",
+        subject,
+        sender=sender,
+        recipient=recipient,
+        cohort_name=cohort_name,
+        checkin=checkin,
+        question=question,
+        goal_reminder=goal_reminder,
+        envelope=envelope,
+        now=now,
+    )
 
 
 def compose_digest(

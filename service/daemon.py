@@ -27,7 +27,7 @@ from service.schedule import plan
 log = logging.getLogger("circleback")
 
 FETCH_CHUNK = 50
-RECONNECT = Backoff(attempts=1_000_000, base=2.0, cap=300.0, jitter=0.3)
+RECONNECT = Backoff(attempts=1_000_000, base=2.0, cap=300.0, jitter=True)
 
 
 @dataclass

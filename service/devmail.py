@@ -167,6 +167,22 @@ class _RelayHandler:
         return AuthResult(success=False, handled=False)
 
 
+class _QuietSession(Session):
+    # aiosmtpd 1.4 sets the deprecated Session.login_data itself on every successful
+    # AUTH and logs a deprecation warning each time; a plain attribute shadows it.
+    login_data: Any = None
+
+
+class _SMTP(SMTP):
+    def _create_session(self) -> Session:
+        return _QuietSession(self.loop)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _SMTP(self.handler, **self.SMTP_kwargs)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -215,11 +231,20 @@ class DevMailServer:
         await self.stop()
 
     def add_user(self, address: str, password: str) -> None:
-        """Add a mail user; works while running (Dovecot re-reads the passwd-file on change)."""
+        """Add a mail user. Before `start()` it is there at once; while running, Dovecot
+        sees it within a second (use `create_user()` to wait for that)."""
         self.users[address.lower()] = password
         self.domains.add(address.rpartition("@")[2].lower())
         if self._passwd.exists():
             self._write_passwd()
+
+    async def create_user(self, address: str, password: str) -> None:
+        """Add a mail user while running and return once Dovecot can log it in."""
+        self.add_user(address, password)
+        # Dovecot stats a passwd-file at most once per wall-clock second (db-passwd-file.c
+        # skips the check when it already ran this second), so a user written now is
+        # visible from the next second on.
+        await asyncio.sleep(1.02 - time.time() % 1.0)
 
     def deliver(self, raw: bytes, rcpt: str, mail_from: str = "sender@example.test") -> None:
         """Put one message into `rcpt`'s INBOX over LMTP (blocking; a few milliseconds)."""
@@ -261,7 +286,7 @@ class DevMailServer:
             )
         await self._wait_for_imap_login()
         handler = _RelayHandler(self)
-        self._controller = Controller(
+        self._controller = _Controller(
             handler, hostname=HOST, port=self.smtp_port,
             # AUTH over plain text is fine on loopback; RFC 4954 section 4 would want TLS.
             authenticator=handler.authenticate, auth_require_tls=False,
@@ -403,6 +428,7 @@ protocols = imap lmtp
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_verbose = yes
 default_login_user = {login_user}
 default_internal_user = {internal_user}
 mail_uid = {uid}

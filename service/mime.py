@@ -213,12 +213,8 @@ def attach_calendar(msg: EmailMessage, text: str, html: str, ics: bytes, method:
     set_bodies(msg, text, html)
     # Outlook only recognises a meeting request when the method parameter is
     # present and equal to METHOD in the body (RFC 6047 section 2.4).
-    msg.add_alternative(
-        ics, "text", "calendar", cte="base64", params={"method": method, "charset": "UTF-8"}
-    )
-    msg.add_attachment(
-        ics, "application", "ics", filename="invite.ics", params={"name": "invite.ics"}
-    )
+    msg.add_alternative(ics, "text", "calendar", cte="base64", params={"method": method, "charset": "UTF-8"})
+    msg.add_attachment(ics, "application", "ics", filename="invite.ics", params={"name": "invite.ics"})
     _tidy(msg)
 
 

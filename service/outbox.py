@@ -24,7 +24,7 @@ from service.retry import Backoff
 log = logging.getLogger("circleback.outbox")
 
 STALE_CLAIM = timedelta(minutes=10)
-SEND_RETRY = Backoff(attempts=8, base=30.0, cap=3600.0, jitter=0.2)
+SEND_RETRY = Backoff(attempts=8, base=30.0, cap=3600.0, jitter=True)
 
 
 async def enqueue(
@@ -39,6 +39,12 @@ async def enqueue(
 ) -> OutboxMessage:
     """Queue one message (call inside the transaction that records why it is sent)."""
     rcpt = parseaddr(str(message["To"]))[1]
+    # Lets mail filters (and the demo's simulated participants) tell our mails apart.
+    del message["X-Circleback-Kind"]
+    message["X-Circleback-Kind"] = kind
+    if checkin_number is not None:
+        del message["X-Circleback-Checkin"]
+        message["X-Circleback-Checkin"] = str(checkin_number)
     message_id = str(message["Message-ID"]).strip().strip("<>")
     return await OutboxMessage.create(
         cohort_id=cohort_id, kind=kind, message_id=message_id, participant=participant,
