@@ -265,7 +265,7 @@ class _Reader:
         try:
             delta = parse_duration(value)
         except ValueError as exc:
-            self.problem(path, str(exc), "e.g. \"2d\" for two days")
+            self.problem(path, str(exc).split(";")[0], 'write e.g. "2d" for two days, "1w" for a week')
             return None
         return delta
 
@@ -569,7 +569,7 @@ def _read_server(
     if security not in securities:
         r.problem(f"{section}.security", f"\"{security}\" is not one of {', '.join(securities)}",
                   f"write security = \"{securities[0]}\"")
-    port = r.get(t, section, "port", int, required=False,
+    port = r.get(t, section, "port", int, required=False, example=str(default_port),
                  default={"tls": 465 if section == "smtp" else 993,
                           "starttls": 587 if section == "smtp" else 143,
                           "none": 25 if section == "smtp" else 143}.get(security, default_port))

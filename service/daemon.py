@@ -119,7 +119,7 @@ async def _ingest_safely(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCu
         reason = f"could not be processed: {type(exc).__name__}: {exc}"
         await InboundMessage.create(
             cohort_id=cohort.id, message_id=f"uid:{cursor.uidvalidity}:{uid}", uid=uid,
-            kind="invalid", reason=reason[:1000], folder=NEEDS_ATTENTION, raw=raw[:5_000_000],
+            kind="invalid", reason=reason[:1000], folder=NEEDS_ATTENTION, raw_message=raw[:5_000_000],
             received_at=cohort.clock.now())
         cursor.last_uid = max(cursor.last_uid, uid)
         await cursor.save(update_fields=["last_uid"])

@@ -10,7 +10,7 @@ from pathlib import Path
 from tortoise import Tortoise, connections
 from tortoise.exceptions import IntegrityError
 
-from service.models import Meta
+from service.models import Setting
 
 log = logging.getLogger("circleback.db")
 
@@ -60,29 +60,29 @@ async def close_database() -> None:
 async def migrate() -> None:
     # The Meta table itself may not exist yet: create it first, everything else after.
     await Tortoise.generate_schemas(safe=True)
-    row = await Meta.get_or_none(key=SCHEMA_VERSION_KEY)
+    row = await Setting.get_or_none(key=SCHEMA_VERSION_KEY)
     current = int(row.value) if row else 0
     for version, what, step in MIGRATIONS:
         if version <= current:
             continue
         log.info("Updating the database schema to version %d (%s).", version, what)
         await step()
-        await Meta.update_or_create(key=SCHEMA_VERSION_KEY, defaults={"value": str(version)})
+        await Setting.update_or_create(key=SCHEMA_VERSION_KEY, defaults={"value": str(version)})
 
 
 async def schema_version() -> int:
-    row = await Meta.get_or_none(key=SCHEMA_VERSION_KEY)
+    row = await Setting.get_or_none(key=SCHEMA_VERSION_KEY)
     return int(row.value) if row else 0
 
 
 async def token_secret() -> bytes:
     """The HMAC key for reply tokens: made once per database, never in the config file."""
-    row = await Meta.get_or_none(key=TOKEN_SECRET_KEY)
+    row = await Setting.get_or_none(key=TOKEN_SECRET_KEY)
     if row is None:
         try:
-            row = await Meta.create(key=TOKEN_SECRET_KEY, value=secrets.token_hex(32))
+            row = await Setting.create(key=TOKEN_SECRET_KEY, value=secrets.token_hex(32))
         except IntegrityError:  # another daemon made it first
-            row = await Meta.get(key=TOKEN_SECRET_KEY)
+            row = await Setting.get(key=TOKEN_SECRET_KEY)
     return bytes.fromhex(row.value)
 
 

@@ -103,7 +103,7 @@ async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor) ->
             cohort_id=cohort.id, message_id=key, uid=uid, kind=result.kind, participant=participant,
             from_addr=parsed.from_addr if parsed else "", subject=parsed.subject[:500] if parsed else "",
             reason=result.reason, folder=folder, state="stored", received_at=now,
-            raw=None if result.kind in ("story", "rsvp") else raw[:5_000_000])
+            raw_message=None if result.kind in ("story", "rsvp") else raw[:5_000_000])
         if participant is not None:
             await _apply(cohort, result, participant, key, now)
         elif result.kind == "bounce" and result.bounce and result.bounce.recipient:

@@ -11,7 +11,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 
-class Meta(Model):
+class Setting(Model):
     """Key/value facts about this database: schema version, the token secret."""
 
     key = fields.CharField(max_length=64, primary_key=True)
@@ -130,7 +130,7 @@ class InboundMessage(Model):
     folder = fields.CharField(max_length=255, default="")  # where it was moved
     # stored | moved
     state = fields.CharField(max_length=16, default="stored")
-    raw = fields.BinaryField(null=True)  # kept for what the facilitator may need to read
+    raw_message = fields.BinaryField(null=True)  # kept for what the facilitator may need to read
     received_at = fields.DatetimeField()
 
     class Meta:
@@ -174,7 +174,7 @@ class OutboxMessage(Model):
     checkin_number = fields.IntField(null=True)
     mail_from = fields.CharField(max_length=320)
     rcpt = fields.CharField(max_length=320)
-    raw = fields.BinaryField()
+    raw_message = fields.BinaryField()
     # queued | sending | sent | failed
     state = fields.CharField(max_length=16, default="queued", db_index=True)
     attempts = fields.IntField(default=0)

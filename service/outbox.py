@@ -49,7 +49,7 @@ async def enqueue(
     return await OutboxMessage.create(
         cohort_id=cohort_id, kind=kind, message_id=message_id, participant=participant,
         checkin_number=checkin_number, mail_from=mail_from, rcpt=rcpt,
-        raw=message.as_bytes(), state="queued", next_attempt_at=now, created_at=now,
+        raw_message=message.as_bytes(), state="queued", next_attempt_at=now, created_at=now,
     )
 
 
@@ -93,7 +93,7 @@ async def send_batch(sender: SmtpSender, rows: list[OutboxMessage], now: datetim
     sent = retrying = failed = 0
     for row in rows:
         try:
-            await sender.send(bytes(row.raw), row.mail_from, [row.rcpt])
+            await sender.send(bytes(row.raw_message), row.mail_from, [row.rcpt])
         except TemporaryFailure as exc:
             row.attempts += 1
             row.last_error = str(exc)

@@ -78,7 +78,7 @@ def _fields(block: str) -> dict[str, str]:
 
 
 def _typed_address(value: str) -> str | None:
-    """"rfc822; alice@example.com" -> "alice@example.com" (RFC 3464 section 2.3.2)."""
+    """ "rfc822; alice@example.com" -> "alice@example.com" (RFC 3464 section 2.3.2)."""
     address = value.split(";", 1)[-1].strip().strip("<>").strip().lower()
     return address if "@" in address else None
 
@@ -87,9 +87,7 @@ def _from_report(text: str, msg: ParsedMessage) -> Bounce | None:
     text = text.replace("\r\n", "\n")
     recipients = [f for f in map(_fields, re.split(r"\n\s*\n", text)) if "action" in f]
     if not recipients:
-        recipients = [
-            f for f in map(_fields, re.split(r"\n\s*\n", text)) if "final-recipient" in f
-        ]
+        recipients = [f for f in map(_fields, re.split(r"\n\s*\n", text)) if "final-recipient" in f]
     failed = [f for f in recipients if f.get("action", "").lower() in ("failed", "delayed", "")]
     if not failed:
         return None

@@ -17,11 +17,9 @@ from service.inbound.links import Link, extract_links
 from service.inbound.parse import Attachment, MalformedMessage, ParsedMessage, parse_message
 from service.inbound.trim import Trimmed, split_html_reply, trim_html_reply, trim_reply
 
-__all__ = ["ClassifyContext", "Classification", "Kind", "Story", "classify", "to_json"]
+__all__ = ["Classification", "ClassifyContext", "Kind", "Story", "classify", "to_json"]
 
-Kind = Literal[
-    "story", "rsvp", "counter", "auto_reply", "bounce", "unknown_sender", "command", "invalid"
-]
+Kind = Literal["story", "rsvp", "counter", "auto_reply", "bounce", "unknown_sender", "command", "invalid"]
 _TOKEN_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
 _NO_CONFIG = "parsed without a config: sender not authenticated"
 
@@ -104,8 +102,9 @@ def _classify(raw: bytes, msg: ParsedMessage, ctx: ClassifyContext | None) -> Cl
         if (itip.attendee_email or "").lower() != participant:
             reason = f"the calendar reply is for {itip.attendee_email}, not for {participant}"
             return Classification("unknown_sender", None, reason, rsvp=itip, token=token)
-        return Classification(kind, participant, f"calendar {itip.method} from the participant",
-                              rsvp=itip, token=token)
+        return Classification(
+            kind, participant, f"calendar {itip.method} from the participant", rsvp=itip, token=token
+        )
 
     if ctx is not None and participant is None:
         return Classification("unknown_sender", None, auth_reason, token=token)
@@ -117,8 +116,14 @@ def _classify(raw: bytes, msg: ParsedMessage, ctx: ClassifyContext | None) -> Cl
     control = parse_control(story.text, today)
     reason = auth_reason if ctx else _NO_CONFIG
     if control is not None:
-        return Classification("command", participant, f"control word {control.word!r}; {reason}",
-                              story=story, control=control, token=token)
+        return Classification(
+            "command",
+            participant,
+            f"control word {control.word!r}; {reason}",
+            story=story,
+            control=control,
+            token=token,
+        )
     return Classification("story", participant, reason, story=story, token=token)
 
 
@@ -151,9 +156,7 @@ def _calendar_reply(msg: ParsedMessage) -> ItipMessage | None:
     return None
 
 
-def _authenticate(
-    msg: ParsedMessage, ctx: ClassifyContext | None
-) -> tuple[str | None, str | None, str]:
+def _authenticate(msg: ParsedMessage, ctx: ClassifyContext | None) -> tuple[str | None, str | None, str]:
     """(participant, token, reason). The participant is None when not authenticated.
 
     The reply token wins; In-Reply-To/References is the fallback only when no recipient
@@ -175,14 +178,14 @@ def _authenticate(
     ]
     if sender and sender in referenced:
         return sender, None, "authenticated by In-Reply-To/References"
-    token = owners[0][0] if owners else None
+    first_token = owners[0][0] if owners else None
     if referenced:
         reason = f"the sender {sender or '(none)'} does not match the participant we wrote to"
     elif owners:
         reason = "the reply token is not valid"
     else:
         reason = "no reply token in the recipients and no In-Reply-To/References to our mail"
-    return None, token, reason
+    return None, first_token, reason
 
 
 def _tokens(msg: ParsedMessage, own_address: str) -> list[str]:

@@ -74,7 +74,7 @@ def parse_control(text: str, today: date) -> Control | None:
 
 
 def _parse_date(value: str, today: date) -> date | None:
-    """"12 Jan", "12th January 2027", "Jan 12", "January 12th", "2027-01-12"."""
+    """ "12 Jan", "12th January 2027", "Jan 12", "January 12th", "2027-01-12"."""
     value = value.replace(",", " ").strip()
     iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", value)
     if iso:

@@ -14,8 +14,28 @@ _PARAGRAPH = frozenset(
     {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "pre", "blockquote", "dl"}
 )
 _BLOCK = frozenset(
-    {"div", "tr", "section", "article", "header", "footer", "hr", "li", "dt", "dd", "address",
-     "center", "main", "nav", "aside", "figure", "figcaption", "caption", "form", "fieldset"}
+    {
+        "div",
+        "tr",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "hr",
+        "li",
+        "dt",
+        "dd",
+        "address",
+        "center",
+        "main",
+        "nav",
+        "aside",
+        "figure",
+        "figcaption",
+        "caption",
+        "form",
+        "fieldset",
+    }
 )
 _VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr"})
 
@@ -28,11 +48,11 @@ class _MarkerFinder(HTMLParser):
         self._line_starts = [0]
         for m in re.finditer("\n", html):
             self._line_starts.append(m.end())
-        self.offset: int | None = None
+        self.marker: int | None = None
         self.candidates: list[int] = []  # Outlook border-top divs, confirmed later
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.offset is not None:
+        if self.marker is not None:
             return
         attr = {k.lower(): (v or "") for k, v in attrs}
         classes = set(attr.get("class", "").lower().split())
@@ -43,8 +63,14 @@ class _MarkerFinder(HTMLParser):
             # Gmail: quoted thread and the participant's signature block.
             classes & {"gmail_quote", "gmail_quote_container", "gmail_signature", "gmail_attr"}
             # Outlook desktop/web ("divRplyFwdMsg"), new Outlook ("appendonsend"), signatures.
-            or ident in {"divrplyfwdmsg", "appendonsend", "ms-outlook-mobile-signature",
-                         "signature", "x_divrplyfwdmsg"}
+            or ident
+            in {
+                "divrplyfwdmsg",
+                "appendonsend",
+                "ms-outlook-mobile-signature",
+                "signature",
+                "x_divrplyfwdmsg",
+            }
             # Apple Mail / iOS Mail.
             or (tag == "blockquote" and attr.get("type", "").lower() == "cite")
             # Thunderbird.
@@ -53,7 +79,7 @@ class _MarkerFinder(HTMLParser):
             or any("yahoo_quoted" in c for c in classes)
             or "yahoo_quoted" in ident
         ):
-            self.offset = here
+            self.marker = here
         elif tag == "div" and re.search(
             r"border-top:\s*solid", attr.get("style", "").lower().replace("none;", "")
         ):
@@ -70,9 +96,9 @@ def split_html_reply(html: str) -> tuple[str, str]:
         finder.close()
     except Exception:  # html.parser is lenient, but never let a reply crash classification
         return html, ""
-    offsets = [finder.offset] if finder.offset is not None else []
+    offsets = [finder.marker] if finder.marker is not None else []
     for candidate in finder.candidates:
-        if finder.offset is not None and candidate > finder.offset:
+        if finder.marker is not None and candidate > finder.marker:
             break
         head = html_to_text(html[candidate : candidate + 3000]).strip().split("\n", 1)[0]
         if p.OUTLOOK_FROM.match(head):
@@ -165,8 +191,9 @@ class _TextWriter(HTMLParser):
             self.skip = max(0, self.skip - 1)
             return
         if tag == "blockquote":
-            self.block(True)
+            self.block(False)
             self.quote = max(0, self.quote - 1)
+            self.block(True)
         elif tag in ("ul", "ol"):
             if self.lists:
                 self.lists.pop()

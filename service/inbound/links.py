@@ -26,9 +26,7 @@ class Link:
     title: str
 
 
-def extract_links(
-    text: str, html: str | None = None, *, skip_prefixes: Collection[str] = ()
-) -> list[Link]:
+def extract_links(text: str, html: str | None = None, *, skip_prefixes: Collection[str] = ()) -> list[Link]:
     """Links in plain text (bare, <url>, markdown) and HTML anchors, deduplicated.
 
     Titles come from the markdown or anchor text, else the few words before the link on

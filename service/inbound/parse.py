@@ -195,7 +195,7 @@ class _Body:
                     continue
                 children = part.get_payload()
                 if isinstance(children, list):
-                    stack.extend((child, depth + 1) for child in reversed(children))
+                    stack.extend((c, depth + 1) for c in reversed(children) if isinstance(c, Message))
             else:
                 self._leaf(part, ctype)
 
@@ -243,10 +243,7 @@ class _Body:
         if isinstance(payload, list):
             for block in payload:
                 if isinstance(block, Message):
-                    lines = [
-                        f"{k}: {decode_header_value(_truncate(str(v)))}"
-                        for k, v in block.raw_items()
-                    ]
+                    lines = [f"{k}: {decode_header_value(_truncate(str(v)))}" for k, v in block.raw_items()]
                     blocks.append("\n".join(lines))
         elif isinstance(payload, str):
             blocks.append(payload)

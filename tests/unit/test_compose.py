@@ -509,6 +509,8 @@ def test_format_local_range() -> None:
     assert format_local_range(late, late + timedelta(hours=1), "UTC") == (
         "Tuesday 7 July 2026, 22:30–23:30 UTC"
     )
+    with pytest.raises(ValueError, match="before start"):
+        format_local_range(late, late - timedelta(hours=1), "UTC")
     assert format_local_range(late, late + timedelta(hours=2), "UTC").endswith("22:30–00:30 (next day) UTC")
 
 
