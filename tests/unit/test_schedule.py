@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from service.config import Config, load_config
+from service.schedule import ParticipantState, checkin_for, checkins, digest_slots, plan
+
+CONFIG = """
+[cohort]
+id = "c1"
+name = "Circle"
+timezone = "America/New_York"
+[facilitator]
+name = "Helen"
+email = "helen@example.org"
+[mail]
+address = "circle@example.org"
+[checkins]
+first = 2026-10-20T12:00:00
+every = "1w"
+count = 4
+duration = "45m"
+location = "https://meet.example.org/x"
+prompt_before = "2d"
+remind_before = "1d"
+[digest]
+weekday = "friday"
+time = "09:00"
+[[participants]]
+name = "Alice"
+email = "alice@example.com"
+[[participants]]
+name = "Bob"
+email = "bob@example.com"
+[smtp]
+host = "h"
+[imap]
+host = "h"
+username = "u"
+password_env = "X"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    path = tmp_path / "c.toml"
+    path.write_text(textwrap.dedent(CONFIG))
+    return load_config(path)
+
+
+PEOPLE = [ParticipantState("alice@example.com"), ParticipantState("bob@example.com")]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_series_keeps_local_time_across_dst(config: Config) -> None:
+    series = checkins(config.checkins)
+    assert [c.start.hour for c in series] == [12, 12, 12, 12]
+    # New York leaves daylight time on 1 November 2026: the UTC instant moves by an hour.
+    assert [c.start_utc.hour for c in series] == [16, 16, 17, 17]
+    assert series[0].end - series[0].start == timedelta(minutes=45)
+
+
+def test_invites_are_due_at_once_and_only_once(config: Config) -> None:
+    now = utc(2026, 10, 1)
+    first = plan(config, now, PEOPLE, set())
+    invites = [d for d in first.due if d.kind == "invite"]
+    assert {d.participant for d in invites} == {"alice@example.com", "bob@example.com"}
+    again = plan(config, now, PEOPLE, {d.key for d in invites})
+    assert not [d for d in again.due if d.kind == "invite"]
+    # the next thing to happen is the first prompt, two days before the first check-in
+    assert first.next_wakeup == utc(2026, 10, 18, 16)
+
+
+def test_prompt_then_reminder_only_for_those_who_have_not_replied(config: Config) -> None:
+    at_prompt = utc(2026, 10, 18, 16)
+    due = plan(config, at_prompt, PEOPLE, set()).due
+    assert sorted(d.key for d in due if d.kind == "prompt") == [
+        "prompt:1:alice@example.com", "prompt:1:bob@example.com"]
+    done = {d.key for d in due}
+    people = [ParticipantState("alice@example.com", replied=frozenset({1})),
+              ParticipantState("bob@example.com")]
+    at_remind = utc(2026, 10, 19, 16)
+    due = plan(config, at_remind, people, done).due
+    assert [d.key for d in due if d.kind == "reminder"] == ["reminder:1:bob@example.com"]
+
+
+def test_no_prompt_after_the_checkin_started(config: Config) -> None:
+    late = utc(2026, 10, 20, 17)  # an hour after check-in 1 started
+    due = plan(config, late, PEOPLE, set()).due
+    assert not [d for d in due if d.kind == "prompt" and d.checkin == 1]
+
+
+def test_stopped_paused_and_bouncing_get_no_prompts(config: Config) -> None:
+    now = utc(2026, 10, 18, 17)
+    people = [
+        ParticipantState("alice@example.com", status="stopped"),
+        ParticipantState("bob@example.com", status="paused", paused_until=utc(2026, 11, 1)),
+        ParticipantState("carol@example.com", bounce_state="hard"),
+        ParticipantState("dan@example.com", status="paused", paused_until=utc(2026, 10, 1)),
+    ]
+    due = plan(config, now, people, set()).due
+    assert {d.participant for d in due if d.kind == "prompt"} == {"dan@example.com"}
+
+
+def test_missed_digest_is_sent_once(config: Config) -> None:
+    # Down from Thursday 22 Oct to Tuesday 3 Nov: the two missed Friday digests become one.
+    now = utc(2026, 11, 3, 12)
+    due = [d for d in plan(config, now, PEOPLE, set()).due if d.kind == "digest"]
+    assert len(due) == 1
+    assert due[0].slot == utc(2026, 10, 30, 13)  # Friday 09:00 EDT
+    assert not [d for d in plan(config, now, PEOPLE, {due[0].key}).due if d.kind == "digest"]
+
+
+def test_digest_slots_follow_local_time(config: Config) -> None:
+    slots = digest_slots(config.digest, "America/New_York", utc(2026, 10, 20), utc(2026, 11, 10))
+    assert slots == [utc(2026, 10, 23, 13), utc(2026, 10, 30, 13), utc(2026, 11, 6, 14)]
+
+
+def test_checkin_for(config: Config) -> None:
+    assert checkin_for(config, utc(2026, 10, 1)) is None
+    assert checkin_for(config, utc(2026, 10, 19)) == 1
+    assert checkin_for(config, utc(2026, 10, 26)) == 2
