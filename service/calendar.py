@@ -269,8 +269,10 @@ def _event(
     event.add("dtstamp", _in_zone(dtstamp, UTC, "dtstamp"))
     event.add("sequence", sequence)
     event.add("summary", series.summary)
-    event.add("description", series.description)
-    event.add("location", series.location)
+    if series.description:
+        event.add("description", series.description)
+    if series.location:
+        event.add("location", series.location)
     if re.match(r"https?://", series.location.strip(), re.IGNORECASE):
         event.add("url", series.location.strip())
     event.add("transp", "OPAQUE")
@@ -314,10 +316,11 @@ def _parse(data: bytes) -> ItipMessage | None:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    parsed = Calendar.from_ical(text.strip())
-    events = parsed.walk("VEVENT")
-    if not events:
+    calendars = Calendar.from_ical(text.strip(), multiple=True)
+    parsed = next((c for c in calendars if c.walk("VEVENT")), None)
+    if parsed is None:
         return None
+    events = parsed.walk("VEVENT")
     # A REPLY may carry the master and some occurrences; the master speaks for the series.
     event = next((e for e in events if "RECURRENCE-ID" not in e), events[0])
     uid = str(event.get("UID", "")).strip()

@@ -256,6 +256,13 @@ class DevMailServer:
     ) -> None:
         await asyncio.to_thread(self.deliver, raw, rcpt, mail_from)
 
+    async def kick(self, address: str) -> None:
+        """Disconnect `address`'s IMAP sessions (as a server restart or a network cut would)."""
+        await asyncio.to_thread(
+            subprocess.run, ["doveadm", "-c", str(self._config), "kick", address],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
     @property
     def log_path(self) -> Path:
         return self.workdir / "dovecot.log"

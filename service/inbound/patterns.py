@@ -29,7 +29,9 @@ _WROTE_WORDS = (
     r"wrote|writes|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto|scrisse|schreef|skrev|"
     r"napisał\(a\)|napisał|napisała|kirjoitti"
 )
-WROTE_END = re.compile(rf"(?:{_WROTE_WORDS})\s*[:：]\s*$", re.IGNORECASE)
+# German, Dutch and the Scandinavian languages put the name after the verb:
+# "Am 12.01.2026 um 10:00 schrieb Helen <h@x>:", "Den 12. jan. 2026 skrev Helen <h@x>:".
+WROTE_END = re.compile(rf"(?<!\w)(?:{_WROTE_WORDS})(?!\w).{{0,160}}?[:：]\s*$", re.IGNORECASE)
 # Japanese clients have no verb at the end: Gmail "2026年1月12日(月) 10:00 Helen <h@x>:",
 # Apple/iOS "2026/01/12 10:00、Helen <h@x>のメール:", Thunderbird "... さんは書きました:".
 WROTE_JA = re.compile(

@@ -698,3 +698,20 @@ def test_latin1_body_and_broken_sequence_still_parse() -> None:
 )
 def test_garbage_is_none(data: bytes) -> None:
     assert parse_itip(data) is None
+
+
+def test_the_first_calendar_with_an_event_is_read_when_a_body_holds_several() -> None:
+    empty = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+    data = empty + (FIXTURES / "thunderbird_reply_accepted.ics").read_bytes()
+    assert parse_itip(data) == FIXTURE_EXPECTATIONS["thunderbird_reply_accepted.ics"]
+
+
+def test_empty_description_and_location_are_left_out() -> None:
+    data = build_request(series(description="", location=""), ORGANIZER, ATTENDEE, DTSTAMP)
+    (event,) = assert_valid_itip(data, "REQUEST").walk("VEVENT")
+    assert (event.all("DESCRIPTION"), event.all("LOCATION"), event.all("URL")) == ([], [], [])
+
+
+def test_naive_times_are_wall_clock_in_the_series_zone() -> None:
+    spec = series(first_start=datetime(2026, 10, 20, 12, 0), exdates=(datetime(2026, 10, 27, 12),))
+    assert occurrence_starts(spec) == [ny(10, 20), ny(11, 3), ny(11, 10)]
