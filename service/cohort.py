@@ -79,7 +79,7 @@ async def sync_participants(cohort: Cohort) -> list[str]:
                                          timezone=pc.timezone, joined_at=now)
                 changes.append(f"{pc.name} <{pc.email}> joined the cohort")
                 continue
-            updates = {}
+            updates: dict[str, object] = {}
             if p.name != pc.name:
                 updates["name"] = pc.name
             if p.timezone != pc.timezone:
@@ -124,7 +124,8 @@ async def participant_states(cohort: Cohort) -> list[ParticipantState]:
 
 
 async def done_keys(cohort: Cohort) -> set[str]:
-    return set(await Action.filter(cohort_id=cohort.id).values_list("key", flat=True))
+    keys = await Action.filter(cohort_id=cohort.id).values_list("key", flat=True)
+    return {str(k) for k in keys}
 
 
 async def series_sequence(cohort: Cohort) -> int:

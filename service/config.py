@@ -502,7 +502,7 @@ def _each_table(r: _Reader, items: Any, name: str) -> list[tuple[str, Mapping[st
     if not isinstance(items, list):
         r.problem(name, "should be a list of tables", f"write each entry as [[{name}]]")
         return []
-    out = []
+    out: list[tuple[str, Mapping[str, Any]]] = []
     for n, item in enumerate(items, start=1):
         where = f"{name}[{n}]"
         if not isinstance(item, dict):

@@ -43,13 +43,15 @@ class RunReport:
 
 def smtp_sender(config: Config) -> SmtpSender:
     s = config.smtp
-    return SmtpSender(host=s.host, port=s.port, security=s.security, username=s.username,
+    return SmtpSender(host=s.host, port=s.port, security=s.security,  # type: ignore[arg-type]
+                      username=s.username,
                       password=s.password(), timeout=s.timeout)
 
 
 def mailbox_client(config: Config) -> Mailbox:
     i = config.imap
-    return Mailbox(host=i.host, port=i.port, security=i.security, username=i.username or "",
+    return Mailbox(host=i.host, port=i.port, security=i.security,  # type: ignore[arg-type]
+                   username=i.username or "",
                    password=i.password() or "", timeout=i.timeout)
 
 
@@ -95,10 +97,10 @@ async def mailbox_pass(cohort: Cohort, mailbox: Mailbox, report: RunReport) -> N
     for folder in (PROCESSED, NEEDS_ATTENTION):
         await mailbox.ensure_folder(folder)
     # Stored but not moved (a crash between the two): finish the move.
-    for row in await InboundMessage.filter(cohort_id=cohort.id, state="stored",
-                                           uid__gt=0).limit(500):
-        if row.uid <= cursor.last_uid:
-            await _move(mailbox, int(row.uid), row.folder or PROCESSED, row.id)
+    for pending in await InboundMessage.filter(cohort_id=cohort.id, state="stored",
+                                               uid__gt=0).limit(500):
+        if pending.uid <= cursor.last_uid:
+            await _move(mailbox, int(pending.uid), pending.folder or PROCESSED, pending.id)
     uids = await mailbox.uids_after(cursor.last_uid)
     for i in range(0, len(uids), FETCH_CHUNK):
         for uid, raw in await mailbox.fetch(uids[i:i + FETCH_CHUNK]):

@@ -19,6 +19,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -109,13 +110,14 @@ class _RelayHandler:
         if fault is None:
             return None
         transport = smtp.transport
-        if fault.code is None or fault.code == 421:
+        if fault.code is None:
+            if isinstance(transport, asyncio.Transport):
+                transport.abort()  # no reply at all: the push that follows goes nowhere
+            return "421 dropped"
+        if fault.code == 421 and transport is not None:
             # RFC 5321 section 3.8: after a 421 the server closes the channel. close()
-            # still flushes the reply written just before it.
-            if transport is not None:
-                asyncio.get_running_loop().call_soon(transport.close)
-            if fault.code is None:
-                return "421 dropped"  # never reaches the client: the transport is closing
+            # runs after the reply is written, and still flushes it.
+            asyncio.get_running_loop().call_soon(transport.close)
         return f"{fault.code} {fault.text}"
 
     async def handle_MAIL(
@@ -193,7 +195,8 @@ class DevMailServer:
     """Dovecot + an aiosmtpd relay, private to one directory. Use `await DevMailServer.start()`."""
 
     def __init__(
-        self, workdir: Path, users: dict[str, str], domains: set[str] | None = None
+        self, workdir: Path, users: dict[str, str], domains: set[str] | None = None,
+        tls: bool = False,
     ) -> None:
         self.workdir = workdir.resolve()
         self.users: dict[str, str] = {addr.lower(): pw for addr, pw in users.items()}
@@ -202,18 +205,25 @@ class DevMailServer:
         }
         self.imap_host = self.smtp_host = HOST
         self.imap_port = self.smtp_port = self.lmtp_port = 0
+        # With tls=True: IMAP and SMTP also offer STARTTLS, and these ports speak TLS
+        # from the first byte (like 993 and 465), with a self-signed certificate.
+        self.tls = tls
+        self.imaps_port = self.smtps_port = 0
+        self.certificate = self.workdir / "tls-cert.pem"
+        self._key = self.workdir / "tls-key.pem"
         self.smtp_faults = SmtpFaults()
         self._config = self.workdir / "dovecot.conf"
         self._passwd = self.workdir / "users.passwd"
-        self._controller: Controller | None = None
+        self._controllers: list[Controller] = []
         self._started = False
 
     @classmethod
     async def start(
-        cls, workdir: Path, users: dict[str, str], domains: set[str] | None = None
+        cls, workdir: Path, users: dict[str, str], domains: set[str] | None = None,
+        tls: bool = False,
     ) -> DevMailServer:
         """Write the config, start Dovecot and the SMTP relay, wait until IMAP logins work."""
-        server = cls(workdir, users, domains)
+        server = cls(workdir, users, domains, tls)
         try:
             await server._start()
         except BaseException:
@@ -256,6 +266,10 @@ class DevMailServer:
     ) -> None:
         await asyncio.to_thread(self.deliver, raw, rcpt, mail_from)
 
+    def client_tls_context(self) -> ssl.SSLContext:
+        """A client context that trusts this server's self-signed certificate."""
+        return ssl.create_default_context(cafile=str(self.certificate))
+
     async def kick(self, address: str) -> None:
         """Disconnect `address`'s IMAP sessions (as a server restart or a network cut would)."""
         await asyncio.to_thread(
@@ -275,6 +289,9 @@ class DevMailServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "mail").mkdir(exist_ok=True)
         self.imap_port, self.lmtp_port, self.smtp_port = _free_port(), _free_port(), _free_port()
+        if self.tls:
+            self.imaps_port, self.smtps_port = _free_port(), _free_port()
+            await self._make_certificate()
         self._write_passwd()
         self._config.write_text(self._dovecot_config())
         self._set_permissions()
@@ -293,18 +310,30 @@ class DevMailServer:
             )
         await self._wait_for_imap_login()
         handler = _RelayHandler(self)
-        self._controller = _Controller(
-            handler, hostname=HOST, port=self.smtp_port,
+        options: dict[str, Any] = {
             # AUTH over plain text is fine on loopback; RFC 4954 section 4 would want TLS.
-            authenticator=handler.authenticate, auth_require_tls=False,
-        )
-        await asyncio.to_thread(self._controller.start)
+            "authenticator": handler.authenticate, "auth_require_tls": False,
+        }
+        context = None
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.certificate, self._key)
+            options["tls_context"] = context
+        self._controllers.append(_Controller(handler, hostname=HOST, port=self.smtp_port,
+                                             **options))
+        if context is not None:
+            self._controllers.append(_Controller(
+                handler, hostname=HOST, port=self.smtps_port, ssl_context=context,
+                # aiosmtpd only counts STARTTLS as TLS for AUTH, not TLS from the start.
+                authenticator=handler.authenticate, auth_require_tls=False,
+            ))
+        for controller in self._controllers:
+            await asyncio.to_thread(controller.start)
 
     async def stop(self) -> None:
         """Stop the SMTP relay and Dovecot (killing it if `doveadm stop` does not)."""
-        if self._controller is not None:
-            controller, self._controller = self._controller, None
-            await asyncio.to_thread(controller.stop)
+        while self._controllers:
+            await asyncio.to_thread(self._controllers.pop().stop)
         if not self._started:
             return
         self._started = False
@@ -374,6 +403,19 @@ class DevMailServer:
             writer.close()
             await writer.wait_closed()
 
+    async def _make_certificate(self) -> None:
+        if shutil.which("openssl") is None:
+            raise DevMailError("tls=True needs the openssl command: apt-get install -y openssl")
+        result = await asyncio.to_thread(
+            subprocess.run,
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=localhost", "-addext", f"subjectAltName=IP:{HOST},DNS:localhost",
+             "-keyout", str(self._key), "-out", str(self.certificate)],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise DevMailError(f"openssl could not make a certificate: {result.stderr.strip()}")
+
     def _log_tail(self) -> str:
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()[-15:]
@@ -432,7 +474,7 @@ log_path = {work}/dovecot.log
 info_log_path = {work}/dovecot.log
 listen = {HOST}
 protocols = imap lmtp
-ssl = no
+{self._ssl_config()}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_verbose = yes
@@ -461,7 +503,9 @@ service imap-login {{
     port = {self.imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {HOST}
+    port = {self.imaps_port}
+    ssl = yes
   }}
 }}
 service lmtp {{
@@ -471,3 +515,12 @@ service lmtp {{
   }}
 }}
 """
+
+    def _ssl_config(self) -> str:
+        if not self.tls:
+            return "ssl = no"
+        lines = ["ssl = yes", f"ssl_cert = <{self.certificate}", f"ssl_key = <{self._key}"]
+        # Debian's packaged DH parameters; without them Dovecot 2.3 warns at start.
+        if Path("/usr/share/dovecot/dh.pem").exists():
+            lines.append("ssl_dh = </usr/share/dovecot/dh.pem")
+        return "\n".join(lines)

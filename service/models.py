@@ -87,7 +87,7 @@ class Story(Model):
     text = fields.TextField()
     cut = fields.TextField(default="")  # what trimming removed, kept so a wrong cut can be recovered
     private = fields.BooleanField(default=False)
-    attachments = fields.JSONField(default=list)
+    attachments: list[dict[str, object]] = fields.JSONField(default=list)  # type: ignore[assignment]
     received_at = fields.DatetimeField(db_index=True)
 
     class Meta:

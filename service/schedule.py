@@ -102,7 +102,7 @@ def digest_slots(d: DigestConfig, tz: str, start: datetime, end: datetime) -> li
     zone = ZoneInfo(tz)
     local = start.astimezone(zone)
     day = local.date() + timedelta(days=(d.weekday - local.weekday()) % 7)
-    slots = []
+    slots: list[datetime] = []
     while True:
         slot = datetime.combine(day, d.time, tzinfo=zone).astimezone(UTC)
         if slot > end:

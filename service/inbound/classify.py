@@ -110,10 +110,14 @@ def _classify(raw: bytes, msg: ParsedMessage, ctx: ClassifyContext | None) -> Cl
         return Classification("unknown_sender", None, auth_reason, token=token)
 
     story = _story(msg)
-    if not story.text:
-        return Classification("invalid", participant, "empty reply", story=story, token=token)
     today = ctx.today if ctx else (msg.date.date() if msg.date else date.today())
-    control = parse_control(story.text, today)
+    # An RFC 2369 List-Unsubscribe mailto ("circle+TOKEN@...?subject=stop") arrives with
+    # the control word in the subject and an empty body.
+    subject = re.sub(r"^(?:\s*(?:re|aw|sv|vs|antw|r|rif)\s*:)+", "", msg.subject, flags=re.I)
+    subject_control = parse_control(subject, today) if not story.text else None
+    if not story.text and subject_control is None:
+        return Classification("invalid", participant, "empty reply", story=story, token=token)
+    control = subject_control or parse_control(story.text, today)
     reason = auth_reason if ctx else _NO_CONFIG
     if control is not None:
         return Classification(

@@ -16,6 +16,9 @@ _TRAILING = ".,;:!?'\"*_»›”’"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•>]+|\d+[.)])\s+")
 _MAX_TITLE_WORDS = 8
+_CONNECTORS = frozenset(
+    {"and", "or", "also", "see", "und", "oder", "et", "ou", "y", "o", "e", "og", "eller", "och", "en", "i"}
+)
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,14 @@ def _links_in_line(line: str) -> list[tuple[Link, bool]]:
         url = _strip_trailing(m.group(2))
         links.append((Link(url, _clean_title(m.group(1))), True))
         spans.append(m.span())
-    previous_end = 0
     for m in _URL.finditer(line):
         if any(start <= m.start() < end for start, end in spans):
             continue
         url = _strip_trailing(m.group(0))
+        # The title is taken from the text since the previous link on the line only.
+        previous_end = max((end for _, end in spans if end <= m.start()), default=0)
         before = line[previous_end : m.start()]
-        previous_end = m.start() + len(url)
+        spans.append((m.start(), m.start() + len(url)))
         links.append((Link(url, _title_before(before) or _host_path(url)), False))
     return links
 
@@ -109,6 +113,9 @@ def _title_before(before: str) -> str:
     # html_to_text renders anchors as "title (url)"; a markdown-less "title: url" too.
     text = re.sub(r"[\s:(\[<–—-]+$", "", text)
     text = _LIST_MARKER.sub("", text)
+    text = re.sub(r"^[\s).,;:\]>–—-]+", "", text)
+    if text.lower() in _CONNECTORS:
+        return ""  # "... (url1) and url2": "and" is no title
     words = text.split()
     return _clean_title(" ".join(words[-_MAX_TITLE_WORDS:]))
 

@@ -177,10 +177,10 @@ class _Body:
         if self.content_type == "multipart/report":
             report = root.get_param("report-type")
             self.report_type = str(report).lower() if isinstance(report, str) else None
-        stack: list[tuple[Message, int]] = [(root, 0)]
+        stack: list[tuple[Message, int, str]] = [(root, 0, "")]
         seen = 0
         while stack:
-            part, depth = stack.pop()
+            part, depth, parent = stack.pop()
             seen += 1
             if seen > self.max_parts:
                 raise MalformedMessage(f"more than {self.max_parts} MIME parts")
@@ -195,11 +195,11 @@ class _Body:
                     continue
                 children = part.get_payload()
                 if isinstance(children, list):
-                    stack.extend((c, depth + 1) for c in reversed(children) if isinstance(c, Message))
+                    stack.extend((c, depth + 1, ctype) for c in reversed(children) if isinstance(c, Message))
             else:
-                self._leaf(part, ctype)
+                self._leaf(part, ctype, parent)
 
-    def _leaf(self, part: Message, ctype: str) -> None:
+    def _leaf(self, part: Message, ctype: str, parent: str) -> None:
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
         filename = _filename(part)
@@ -214,13 +214,16 @@ class _Body:
                 self.calendar_methods.append(method.upper() if isinstance(method, str) else "")
             return
         is_body = disposition != "attachment" and not filename
-        if is_body and ctype == "text/plain" and not self.has_plain:
+        # Apple Mail splits the text around inline images into several text/plain parts
+        # of one multipart/mixed: they are all the body, in order.
+        more_text = self.has_plain and parent == "multipart/mixed"
+        if is_body and ctype == "text/plain" and (not self.has_plain or more_text):
             text = decode_bytes(data, part.get_content_charset())
             text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
             if str(part.get_param("format") or "").lower() == "flowed":
                 delsp = str(part.get_param("delsp") or "").lower() == "yes"
                 text = unflow(text, delsp)
-            self.text = text
+            self.text = f"{self.text}\n{text}" if more_text else text
             self.has_plain = True
         elif is_body and ctype == "text/html" and self.html is None:
             html = decode_bytes(data, part.get_content_charset())

@@ -410,7 +410,8 @@ class Mailbox:
         try:
             while not changed and (remaining := end - asyncio.get_running_loop().time()) > 0:
                 getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, lost}, timeout=remaining,
+                waiting: set[asyncio.Future[Any]] = {getter, lost}
+                done, _ = await asyncio.wait(waiting, timeout=remaining,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
                     getter.cancel()

@@ -313,8 +313,11 @@ async def check_smtp(
     username: str | None = None,
     password: str | None = None,
     timeout: float = 10.0,
+    *,
+    tls_context: ssl.SSLContext | None = None,
 ) -> str | None:
     """Connect and log in once, for `circleback check`: None when it works, else why not."""
-    sender = SmtpSender(host, port, security, username, password, timeout)
+    sender = SmtpSender(host, port, security, username, password, timeout,
+                        tls_context=tls_context)
     return await sender.check_login()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from service.devmail import DevMailError, DevMailServer
-from service.mail.imap import Mailbox
+from service.mail.imap import Mailbox, Security
 
 PASSWORD = "secret"
 NAMED_USERS = [
@@ -44,7 +44,9 @@ async def mailserver() -> AsyncIterator[DevMailServer]:
     users = {address: PASSWORD for address in NAMED_USERS}
     users |= {f"circle{n}@cohort.test": PASSWORD for n in range(1, POOL_SIZE + 1)}
     try:
-        server = await DevMailServer.start(workdir, users, {"cohort.test", "example.test"})
+        server = await DevMailServer.start(
+            workdir, users, {"cohort.test", "example.test"}, tls=True
+        )
     except DevMailError as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         pytest.fail(str(exc), pytrace=False)
@@ -64,9 +66,10 @@ class Account:
     password: str
     server: DevMailServer
 
-    def mailbox(self, **options: float) -> Mailbox:
-        return Mailbox(self.server.imap_host, self.server.imap_port, "none",
-                       self.address, self.password, timeout=10.0, **options)
+    def mailbox(self, security: Security = "none", **options: float) -> Mailbox:
+        port = self.server.imaps_port if security == "tls" else self.server.imap_port
+        return Mailbox(self.server.imap_host, port, security, self.address, self.password,
+                       timeout=10.0, tls_context=self.server.client_tls_context(), **options)
 
     async def deliver(self, raw: bytes) -> None:
         await self.server.deliver_async(raw, self.address)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
 from email.policy import default as default_policy
@@ -131,11 +130,10 @@ def calendar_reply(frm: str, invite: Message, partstat: str) -> EmailMessage:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: str) -> AsyncIterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'cb.sqlite3'}"
-    else:
-        yield pg_database
+        return f"sqlite://{tmp_path / 'cb.sqlite3'}"
+    return str(request.getfixturevalue("pg_database"))
 
 
 async def test_cohort_from_invite_to_digest(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.inbound.trim import html_to_text, split_html_reply, trim_html_reply, trim_reply
+from service.inbound.trim import Trimmed, html_to_text, split_html_reply, trim_html_reply, trim_reply
 
 QUOTED = "> Hi Alice,\n>\n> What happened since last time?\n"
 REPLY = "Tried the morning pages.\nNote: it took 3 days to stick.\n\nThanks,\nAlice"
@@ -185,7 +185,7 @@ def test_fenced_code_block_is_never_cut() -> None:
 
 def test_crlf_and_blank_lines_are_normalised() -> None:
     trimmed = trim_reply("\r\n\r\nHello\r\n\r\nWorld  \r\n\r\n")
-    assert trimmed == trimmed.__class__("Hello\n\nWorld", "")
+    assert trimmed == Trimmed("Hello\n\nWorld", "")
 
 
 def test_only_quotes_gives_empty_text() -> None:
@@ -274,6 +274,4 @@ def test_outlook_border_top_div_without_from_is_not_a_marker() -> None:
 
 def test_trim_html_reply_also_trims_text_patterns() -> None:
     html = "<div>Great week.</div><div><br></div><div>Sent from my iPhone</div>"
-    assert trim_html_reply(html) == trim_html_reply(html).__class__(
-        "Great week.", "Sent from my iPhone"
-    )
+    assert trim_html_reply(html) == Trimmed("Great week.", "Sent from my iPhone")
