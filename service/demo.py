@@ -128,6 +128,7 @@ async def run_demo(workdir: Path | None = None, *, keep: bool = False) -> int:
     own_dir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="circleback-demo-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)  # Dovecot's unprivileged processes must reach the mail folder inside
     clock = ManualClock(datetime.now(UTC).replace(second=0, microsecond=0))
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_SimTime(clock))

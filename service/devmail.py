@@ -185,6 +185,13 @@ class _Controller(Controller):
         return _SMTP(self.handler, **self.SMTP_kwargs)
 
 
+def _until_next_second() -> float:
+    # Dovecot stats a passwd-file at most once per wall-clock second (db-passwd-file.c
+    # skips the check when it already ran in this second of ioloop_time), so a user
+    # written now is certain to be seen from the next second on.
+    return 1.02 - time.time() % 1.0
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -241,20 +248,24 @@ class DevMailServer:
         await self.stop()
 
     def add_user(self, address: str, password: str) -> None:
-        """Add a mail user. Before `start()` it is there at once; while running, Dovecot
-        sees it within a second (use `create_user()` to wait for that)."""
-        self.users[address.lower()] = password
-        self.domains.add(address.rpartition("@")[2].lower())
-        if self._passwd.exists():
-            self._write_passwd()
+        """Add a mail user. While running, this blocks until Dovecot sees the user (up to
+        a second); in async code prefer `await create_user()`."""
+        if self._record_user(address, password):
+            time.sleep(_until_next_second())
 
     async def create_user(self, address: str, password: str) -> None:
-        """Add a mail user while running and return once Dovecot can log it in."""
-        self.add_user(address, password)
-        # Dovecot stats a passwd-file at most once per wall-clock second (db-passwd-file.c
-        # skips the check when it already ran this second), so a user written now is
-        # visible from the next second on.
-        await asyncio.sleep(1.02 - time.time() % 1.0)
+        """Add a mail user and return once Dovecot can log it in and deliver to it."""
+        if self._record_user(address, password):
+            await asyncio.sleep(_until_next_second())
+
+    def _record_user(self, address: str, password: str) -> bool:
+        """Add to the passwd-file; True when a running Dovecot has yet to notice."""
+        self.users[address.lower()] = password
+        self.domains.add(address.rpartition("@")[2].lower())
+        if not self._passwd.exists():
+            return False
+        self._write_passwd()
+        return self._started
 
     def deliver(self, raw: bytes, rcpt: str, mail_from: str = "sender@example.test") -> None:
         """Put one message into `rcpt`'s INBOX over LMTP (blocking; a few milliseconds)."""

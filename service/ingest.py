@@ -124,9 +124,10 @@ def _log_result(result: Classification, parsed: ParsedMessage | None) -> None:
         log.info("%s asked to %s.", result.participant, result.control.word)
     elif result.kind in ATTENTION_KINDS:
         log.warning("A message from %s needs the facilitator's attention (%s): %s.", sender,
-                    result.kind.replace("_", " "), result.reason)
+                    result.kind.replace("_", " "), result.reason.rstrip("."))
     else:
-        log.info("Set aside a %s from %s: %s.", result.kind.replace("_", " "), sender, result.reason)
+        what = {"auto_reply": "an automatic reply", "bounce": "a bounce"}.get(result.kind, result.kind)
+        log.info("Set aside %s from %s (%s).", what, sender, result.reason.rstrip("."))
 
 
 async def _apply(cohort: Cohort, result: Classification, p: Participant, key: str, now: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from service.cohort import Cohort
 from service.models import InboundMessage, OutboxMessage, Participant, Rsvp, Story
@@ -29,6 +30,7 @@ class StatusReport:
     checkin_numbers: list[int]
     outbox: dict[str, int]
     attention: int
+    zone: ZoneInfo
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -46,7 +48,8 @@ class StatusReport:
     def as_text(self) -> str:
         headers = ["participant", "status", "RSVP", "stories", "last reply"]
         table = [[f"{r.name} <{r.email}>", r.status, r.rsvp.lower(), str(r.stories),
-                  r.last_reply.strftime("%Y-%m-%d %H:%M") if r.last_reply else "-"] for r in self.rows]
+                  r.last_reply.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z") if r.last_reply
+                  else "-"] for r in self.rows]
         widths = [max(len(h), *(len(row[i]) for row in table)) if table else len(h)
                   for i, h in enumerate(headers)]
         lines = [f"Cohort: {self.cohort}", "",
@@ -91,4 +94,5 @@ async def status_report(cohort: Cohort) -> StatusReport:
         outbox[str(state)] = outbox.get(str(state), 0) + 1
     attention = await InboundMessage.filter(
         cohort_id=cohort.id, kind__in=["unknown_sender", "invalid", "counter"]).count()
-    return StatusReport(cohort.config.cohort.name, rows, [c.number for c in series], outbox, attention)
+    return StatusReport(cohort.config.cohort.name, rows, [c.number for c in series], outbox, attention,
+                        ZoneInfo(cohort.config.cohort.timezone))

@@ -36,7 +36,7 @@ class Backoff:
         if attempt < 1:
             raise ValueError("attempt counts from 1")
         # min() before the power would overflow a float for large attempt numbers.
-        ceiling = min(self.cap, self.base * 2.0 ** min(attempt - 1, 64))
+        ceiling = float(min(self.cap, self.base * 2.0 ** min(attempt - 1, 64)))
         return self.rng.uniform(0.0, ceiling) if self.jitter else ceiling
 
     def should_retry(self, attempt: int) -> bool:
