@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from service import __version__
 from service.config import Config, ConfigError, load_config
@@ -73,6 +74,9 @@ async def _run(args: argparse.Namespace) -> int:
                   f"{' (' + kinds + ')' if kinds else ''}, sent {report.sent} message(s)"
                   + (f", {report.retrying} waiting to retry" if report.retrying else "")
                   + (f", {report.failed} refused" if report.failed else "") + ".")
+            if report.next_due is not None:
+                local = report.next_due.astimezone(ZoneInfo(config.cohort.timezone))
+                print(f"Next: {report.next_what}, {local:%a %d %b %Y %H:%M} ({config.cohort.timezone}).")
             for problem in report.problems:
                 print(f"Problem: {problem}", file=sys.stderr)
             return 1 if report.problems else 0

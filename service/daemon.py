@@ -9,7 +9,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from service import db
 from service.actions import perform
@@ -22,7 +22,7 @@ from service.mail.smtp import SendError, SmtpSender
 from service.models import InboundMessage, MailboxCursor
 from service.outbox import claim_outbox_batch, pending_count, release_stale_claims, send_batch
 from service.retry import Backoff
-from service.schedule import plan
+from service.schedule import Plan, plan
 
 log = logging.getLogger("circleback")
 
@@ -39,6 +39,8 @@ class RunReport:
     failed: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    next_due: datetime | None = None
+    next_what: str = ""
 
 
 def smtp_sender(config: Config) -> SmtpSender:
@@ -69,8 +71,8 @@ async def opened(config: Config, clock: Clock | None = None) -> AsyncIterator[Co
 
 # --- the three flows, each one pass ------------------------------------------------------
 
-async def schedule_pass(cohort: Cohort) -> tuple[int, datetime | None]:
-    """Queue everything that is due now. Returns (actions done, when to look again)."""
+async def schedule_pass(cohort: Cohort) -> tuple[int, Plan]:
+    """Queue everything that is due now. Returns (actions done, the plan it followed)."""
     now = cohort.clock.now()
     result = plan(cohort.config, now, await participant_states(cohort), await done_keys(cohort),
                   sequence=await series_sequence(cohort))
@@ -78,7 +80,7 @@ async def schedule_pass(cohort: Cohort) -> tuple[int, datetime | None]:
     for due in result.due:
         if await perform(cohort, due):
             done += 1
-    return done, result.next_wakeup
+    return done, result
 
 
 async def mailbox_pass(cohort: Cohort, mailbox: Mailbox, report: RunReport) -> None:
@@ -138,6 +140,12 @@ async def outbox_pass(cohort: Cohort, sender: SmtpSender, report: RunReport) -> 
     """Send every queued message that is due now."""
     now = cohort.clock.now()
     await release_stale_claims(cohort.id, now)
+    if not await pending_count(cohort.id):
+        return
+    if not sender.connected:
+        # Connect (and log in) before claiming anything: a server that is down or a wrong
+        # password is the server's problem, not the messages'. They stay queued.
+        await sender.connect()
     while rows := await claim_outbox_batch(cohort.id, now):
         result = await send_batch(sender, rows, now)
         report.sent += result.sent
@@ -160,14 +168,15 @@ async def run_once(cohort: Cohort) -> RunReport:
         log.error("Could not read the mailbox: %s", exc)
     finally:
         await mailbox.close()
-    more, _ = await schedule_pass(cohort)  # replies can change what is due (skip, stop, pause)
+    more, after = await schedule_pass(cohort)  # replies change what is due (skip, stop, pause)
     report.queued += more
+    report.next_due, report.next_what = after.next_wakeup, after.next_what
     sender = smtp_sender(cohort.config)
     try:
         await outbox_pass(cohort, sender, report)
     except SendError as exc:
         report.problems.append(f"SMTP: {exc}")
-        log.error("Could not send mail: %s", exc)
+        log.error("Could not send mail: %s. The messages stay queued.", exc)
     finally:
         await sender.close()
     return report
@@ -250,7 +259,8 @@ class Daemon:
 
     async def _scheduler(self) -> None:
         while not self.stopping.is_set():
-            done, wakeup = await schedule_pass(self.cohort)
+            done, result = await schedule_pass(self.cohort)
+            wakeup = result.next_wakeup
             if done:
                 self.outbox_wake.set()
             now = self.cohort.clock.now()
@@ -298,7 +308,3 @@ class Daemon:
 
 class _Stop(Exception):
     pass
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -187,7 +187,8 @@ async def _simulate(cohort: object, clock: ManualClock, mail: DevMailServer,
             if sent_digests >= 2:
                 await run_once(cohort)  # deliver what the last replies caused
                 return sent_digests
-            _, wakeup = await schedule_pass(cohort)
+            _, plan = await schedule_pass(cohort)
+            wakeup = plan.next_wakeup
             # People answer within hours, not at the instant the mail lands.
             step = timedelta(hours=6)
             if wakeup is not None and wakeup - clock.now() < step:

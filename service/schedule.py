@@ -66,6 +66,7 @@ class Due:
 class Plan:
     due: list[Due] = field(default_factory=list)
     next_wakeup: datetime | None = None
+    next_what: str = ""  # what happens then, in words
 
 
 def checkins(c: CheckinsConfig) -> list[Checkin]:
@@ -123,7 +124,7 @@ def plan(
     """What is due now, and when to look again."""
     series = checkins(config.checkins)
     due: list[Due] = []
-    wakeups: list[datetime] = []
+    wakeups: list[tuple[datetime, str]] = []
     if not series:
         return Plan()
     c = config.checkins
@@ -144,7 +145,7 @@ def plan(
         prompt_at = start - c.prompt_before
         remind_at = start - c.remind_before if c.remind_before else None
         if now < prompt_at:
-            wakeups.append(prompt_at)
+            wakeups.append((prompt_at, f"the prompt for check-in {checkin.number}"))
             continue
         if now >= start:
             continue  # a prompt after its check-in is noise, not help
@@ -159,8 +160,8 @@ def plan(
                 if now >= remind_at and rkey not in done:
                     due.append(Due("reminder", rkey, p.email, checkin.number))
         if remind_at is not None and now < remind_at:
-            wakeups.append(remind_at)
-        wakeups.append(start)
+            wakeups.append((remind_at, f"reminders for check-in {checkin.number}"))
+        wakeups.append((start, f"check-in {checkin.number} starts"))
 
     # Digests: the latest slot that has passed, once; a digest missed during downtime is
     # sent late, once, never twice (older missed slots are folded into it).
@@ -175,9 +176,12 @@ def plan(
             due.append(Due("digest", dkey, slot=latest))
     upcoming = [s for s in slots if s > now]
     if upcoming:
-        wakeups.append(upcoming[0])
+        wakeups.append((upcoming[0], "the weekly digest"))
 
-    return Plan(due=due, next_wakeup=min(wakeups) if wakeups else None)
+    if not wakeups:
+        return Plan(due=due)
+    when, what = min(wakeups)
+    return Plan(due=due, next_wakeup=when, next_what=what)
 
 
 def checkin_for(config: Config, received: datetime) -> int | None:

@@ -76,6 +76,7 @@ def test_invites_are_due_at_once_and_only_once(config: Config) -> None:
     assert not [d for d in again.due if d.kind == "invite"]
     # the next thing to happen is the first prompt, two days before the first check-in
     assert first.next_wakeup == utc(2026, 10, 18, 16)
+    assert first.next_what == "the prompt for check-in 1"
 
 
 def test_prompt_then_reminder_only_for_those_who_have_not_replied(config: Config) -> None:
