@@ -273,6 +273,11 @@ class Mailbox:
             return ImapError(f"{what} on {self.where}: {exc}")
         return ImapConnectionError(f"{what} on {self.where} failed: {exc or type(exc).__name__}")
 
+    def _conn(self) -> Any:
+        if self._imap is None:
+            raise ImapConnectionError(f"not connected to {self.where}; call connect() first")
+        return self._imap
+
     async def _ok(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         response = await self._call(what, fn, *args, **kwargs)
         if response.result != "OK":
@@ -285,12 +290,12 @@ class Mailbox:
         """SELECT; returns (uidvalidity, uidnext). A changed uidvalidity voids stored UIDs."""
         async with self._lock:
             name = self._server_name(mailbox, await self._hierarchy())
-            response = await self._ok(f"SELECT {mailbox}", self._imap.select, name)
+            response = await self._ok(f"SELECT {mailbox}", self._conn().select, name)
             joined = b"\n".join(bytes(line) for line in response.lines)
             validity = re.search(rb"\[UIDVALIDITY (\d+)\]", joined)
             uidnext = re.search(rb"\[UIDNEXT (\d+)\]", joined)
             if uidnext is None:  # optional before IMAP4rev2; ask STATUS instead
-                status = await self._ok("STATUS", self._imap.status, name, "(UIDNEXT)")
+                status = await self._ok("STATUS", self._conn().status, name, "(UIDNEXT)")
                 uidnext = re.search(rb"UIDNEXT (\d+)", b" ".join(map(bytes, status.lines)))
             if validity is None or uidnext is None:
                 raise ImapCommandError(f"{self.where} did not report UIDVALIDITY/UIDNEXT")
@@ -306,7 +311,7 @@ class Mailbox:
 
     async def _search_after(self, last_uid: int) -> list[int]:
         response = await self._ok(
-            "UID SEARCH", self._imap.uid_search, f"UID {last_uid + 1}:*", charset=None
+            "UID SEARCH", self._conn().uid_search, f"UID {last_uid + 1}:*", charset=None
         )
         uids = {int(tok) for line in response.lines[:-1] for tok in bytes(line).split()
                 if tok.isdigit()}
@@ -320,7 +325,7 @@ class Mailbox:
         async with self._lock:
             for start in range(0, len(uids), chunk):
                 uid_set = ",".join(str(uid) for uid in uids[start:start + chunk])
-                response = await self._ok("UID FETCH", self._imap.uid, "fetch", uid_set,
+                response = await self._ok("UID FETCH", self._conn().uid, "fetch", uid_set,
                                           "(UID BODY.PEEK[])")
                 results.extend(_parse_fetch(response.lines))
         return sorted(results)
@@ -329,14 +334,14 @@ class Mailbox:
         """CREATE (and SUBSCRIBE) `name` unless it exists; "/" separates levels in `name`."""
         async with self._lock:
             server_name = self._server_name(name, await self._hierarchy())
-            listed = await self._ok("LIST", self._imap.list, '""', server_name)
+            listed = await self._ok("LIST", self._conn().list, '""', server_name)
             if any(bytes(line).startswith(b"(") for line in listed.lines[:-1]):
                 return
-            response = await self._call("CREATE", self._imap.create, server_name)
+            response = await self._call("CREATE", self._conn().create, server_name)
             if response.result != "OK" and "ALREADYEXISTS" not in _text(response):
                 raise ImapCommandError(f"CREATE {name} failed on {self.where}: {_text(response)}")
             # Subscribed, so the facilitator's own mail client shows the folder.
-            await self._call("SUBSCRIBE", self._imap.subscribe, server_name)
+            await self._call("SUBSCRIBE", self._conn().subscribe, server_name)
 
     async def move(self, uid: int, folder: str) -> None:
         """Move one message to `folder` (made by ensure_folder); never deletes mail."""
@@ -344,13 +349,13 @@ class Mailbox:
             target = self._server_name(folder, await self._hierarchy())
             caps = self.capabilities
             if "MOVE" in caps:  # RFC 6851
-                await self._ok("UID MOVE", self._imap.uid, "move", str(uid), target)
+                await self._ok("UID MOVE", self._conn().uid, "move", str(uid), target)
                 return
-            await self._ok("UID COPY", self._imap.uid, "copy", str(uid), target)
-            await self._ok("UID STORE", self._imap.uid, "store", str(uid), "+FLAGS.SILENT",
+            await self._ok("UID COPY", self._conn().uid, "copy", str(uid), target)
+            await self._ok("UID STORE", self._conn().uid, "store", str(uid), "+FLAGS.SILENT",
                            r"(\Deleted)")
             if "UIDPLUS" in caps:  # RFC 4315: expunge only this UID
-                await self._ok("UID EXPUNGE", self._imap.uid, "expunge", str(uid))
+                await self._ok("UID EXPUNGE", self._conn().uid, "expunge", str(uid))
             else:
                 # A plain EXPUNGE would also remove whatever else someone marked \Deleted.
                 log.warning("%s has neither MOVE nor UIDPLUS: UID %s copied to %s and "
@@ -359,10 +364,10 @@ class Mailbox:
     async def _hierarchy(self) -> str:
         if self._delimiter is None:
             if "NAMESPACE" in self.capabilities:
-                response = await self._ok("NAMESPACE", self._imap.namespace)
+                response = await self._ok("NAMESPACE", self._conn().namespace)
                 personal = re.match(rb'\(\("([^"]*)"', bytes(response.lines[0]))
                 self._prefix = personal.group(1).decode() if personal else ""
-            listed = await self._ok("LIST", self._imap.list, '""', '""')
+            listed = await self._ok("LIST", self._conn().list, '""', '""')
             found = re.search(rb'\) (?:"((?:\\.|[^"])*)"|NIL) ', bytes(listed.lines[0]))
             self._delimiter = (found.group(1) or b"/").decode() if found else "/"
         return self._delimiter
@@ -417,7 +422,7 @@ class Mailbox:
                     getter.cancel()
                     await asyncio.gather(getter, return_exceptions=True)
                     if lost.done():
-                        raise ImapConnectionError(f"connection to {self.where} lost in IDLE")
+                        raise self._broken("IDLE", ConnectionResetError("connection lost"))
                     break
                 changed = _announces_mail(getter.result())
         finally:
