@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.exceptions import IntegrityError
 
 from service.models import Setting
@@ -54,7 +55,11 @@ async def open_database(url: str) -> None:
 
 
 async def close_database() -> None:
-    await connections.close_all()
+    await Tortoise.close_connections()
+    await Tortoise._reset_apps()
+    # tortoise caches compiled INSERT/DELETE statements per connection name; a process that
+    # opens another database afterwards (tests, `demo`) must not reuse another dialect's SQL.
+    EXECUTOR_CACHE.clear()
 
 
 async def migrate() -> None:
