@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -126,9 +127,21 @@ class ServerConfig:
     username: str | None
     password_env: str | None
     timeout: float = 30.0
+    ca_file: str | None = None  # trust this CA (a private or self-signed server certificate)
+    tls_verify: bool = True
 
     def password(self) -> str | None:
         return os.environ.get(self.password_env) if self.password_env else None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """None: the library's default (system CAs, hostname checked)."""
+        if self.security == "none" or (self.ca_file is None and self.tls_verify):
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
 
 @dataclass(frozen=True)
@@ -172,10 +185,11 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "digest": ("weekday", "time", "quiet_week_note"),
     "prompts": ("checkin", "text"),
     "participants": ("name", "email", "timezone"),
-    "smtp": ("host", "port", "security", "username", "password_env", "timeout"),
+    "smtp": ("host", "port", "security", "username", "password_env", "timeout", "ca_file",
+             "tls_verify"),
     "imap": (
         "host", "port", "security", "username", "password_env", "mailbox", "timeout",
-        "poll_interval",
+        "poll_interval", "ca_file", "tls_verify",
     ),
     "database": ("url",),
 }
@@ -369,7 +383,7 @@ def parse_config(data: Mapping[str, Any], path: Path, *, require_secrets: bool =
     poll = r.get(i, "imap", "poll_interval", (int, float), required=False, default=60.0)
     imap = ImapConfig(
         **{k: getattr(imap_base, k) for k in ("host", "port", "security", "username",
-                                              "password_env", "timeout")},
+                                              "password_env", "timeout", "ca_file", "tls_verify")},
         mailbox=r.get(i, "imap", "mailbox", str, required=False, default="INBOX"),
         poll_interval=float(poll),
     )
@@ -586,8 +600,15 @@ def _read_server(
         r.problem(f"{section}.password_env", f"the environment variable {password_env} is not set",
                   f"export {password_env}=... before starting circleback")
     timeout = r.get(t, section, "timeout", (int, float), required=False, default=30.0)
+    ca_file = r.get(t, section, "ca_file", str, required=False)
+    if ca_file is not None and not Path(ca_file).is_file():
+        r.problem(f"{section}.ca_file", f"{ca_file} is not a readable file",
+                  "give the path of the PEM file of the CA that signed the server's certificate")
+        ca_file = None
+    tls_verify = r.get(t, section, "tls_verify", bool, required=False, default=True)
     return ServerConfig(host=host, port=port or default_port, security=security,
-                        username=username, password_env=password_env, timeout=float(timeout))
+                        username=username, password_env=password_env, timeout=float(timeout),
+                        ca_file=ca_file, tls_verify=tls_verify)
 
 
 def _resolve_db_url(r: _Reader, url: str, config_path: Path) -> str:

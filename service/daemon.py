@@ -46,15 +46,16 @@ class RunReport:
 def smtp_sender(config: Config) -> SmtpSender:
     s = config.smtp
     return SmtpSender(host=s.host, port=s.port, security=s.security,  # type: ignore[arg-type]
-                      username=s.username,
-                      password=s.password(), timeout=s.timeout)
+                      username=s.username, password=s.password(), timeout=s.timeout,
+                      tls_context=s.tls_context())
 
 
 def mailbox_client(config: Config) -> Mailbox:
     i = config.imap
     return Mailbox(host=i.host, port=i.port, security=i.security,  # type: ignore[arg-type]
-                   username=i.username or "",
-                   password=i.password() or "", timeout=i.timeout)
+                   username=i.username or "", password=i.password() or "", timeout=i.timeout,
+                   tls_context=i.tls_context(), poll_interval=i.poll_interval,
+                   password_env=i.password_env or "")
 
 
 @contextlib.asynccontextmanager

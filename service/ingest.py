@@ -115,7 +115,7 @@ async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor) ->
 
 
 def _log_result(result: Classification, parsed: ParsedMessage | None) -> None:
-    sender = parsed.from_addr if parsed else "an unreadable sender"
+    sender = (parsed.from_addr if parsed else "") or "no sender"
     if result.kind == "story":
         log.info("Stored a story from %s.", result.participant)
     elif result.kind == "rsvp" and result.rsvp:

@@ -70,6 +70,9 @@ def classify(raw: bytes, ctx: ClassifyContext | None) -> tuple[ParsedMessage | N
         msg = parse_message(raw)
     except MalformedMessage as exc:
         return None, Classification("invalid", None, f"unreadable message: {exc}")
+    if not msg.from_addr:
+        # Not mail a person or a mail system wrote: no one to credit, no one to answer.
+        return msg, Classification("invalid", None, "the message has no sender address (From:)")
     try:
         return msg, _classify(raw, msg, ctx)
     except Exception as exc:  # a bug in a rule must not stop the mailbox; keep the message

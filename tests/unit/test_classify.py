@@ -325,3 +325,10 @@ def test_list_unsubscribe_mailto_with_control_in_subject() -> None:
     result = classify(raw, CTX)[1]
     assert (result.kind, result.participant) == ("command", "alice@example.com")
     assert result.control == Control("stop", None, None)
+
+
+def test_message_without_sender_is_invalid() -> None:
+    parsed, result = classify(b"Subject: hi\r\n\r\nNo From header here.\r\n", None)
+    assert parsed is not None
+    assert (result.kind, result.participant) == ("invalid", None)
+    assert "no sender" in result.reason
