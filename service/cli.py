@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -42,7 +43,12 @@ def cmd_init(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(example_config(), encoding="utf-8")
+    # Start the example's series on a real date: next week's Tuesday at noon.
+    today = date.today()
+    tuesday = today + timedelta(days=(1 - today.weekday()) % 7 + 7)
+    text = re.sub(r"(?m)^first = \S+", f"first = {tuesday.isoformat()}T12:00:00", example_config(),
+                  count=1)
+    target.write_text(text, encoding="utf-8")
     print(f"Wrote {target}. Edit it, then run: circleback check {target}")
     return 0
 
