@@ -2,7 +2,6 @@
 #   docker build -t circleback .
 #   docker run -v circleback-data:/data -v $PWD/cohort.toml:/config/cohort.toml:ro \
 #     -e CIRCLEBACK_SMTP_PASSWORD -e CIRCLEBACK_IMAP_PASSWORD circleback
-# In the config, point [database] url at the volume: url = "sqlite:///data/circleback.sqlite3"
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -17,7 +16,8 @@ COPY --from=build /install /usr/local
 USER circleback
 WORKDIR /data
 VOLUME ["/data"]
-ENV PYTHONUNBUFFERED=1
+# A relative [database] url (the default sqlite://circleback.sqlite3) lands in the volume.
+ENV PYTHONUNBUFFERED=1 CIRCLEBACK_DATA_DIR=/data
 # SIGTERM (docker stop) lets circleback finish its current step and exit cleanly.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["circleback"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
@@ -132,11 +131,3 @@ async def series_sequence(cohort: Cohort) -> int:
     state = await SeriesState.get_or_none(cohort_id=cohort.id)
     return state.sequence if state else 0
 
-
-def first_name(name: str) -> str:
-    return name.split()[0] if name.split() else name
-
-
-def aware(dt: datetime) -> datetime:
-    from datetime import UTC
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

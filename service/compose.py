@@ -11,9 +11,7 @@ names that zone.
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +27,7 @@ import nh3
 from markupsafe import Markup, escape
 
 from service.mime import Envelope, attach_calendar, mailbox, new_message, one_line, set_bodies
+from service.paths import shared_dir
 
 __all__ = [
     "CheckinView",
@@ -256,13 +255,7 @@ def _join_names(names: Sequence[str]) -> str:
 
 def templates_dir() -> Path:
     """$CIRCLEBACK_TEMPLATES, else the checkout's templates/, else the installed copy."""
-    configured = os.environ.get("CIRCLEBACK_TEMPLATES")
-    if configured:
-        return Path(configured)
-    checkout = Path(__file__).resolve().parent.parent / "templates"
-    if checkout.is_dir():
-        return checkout
-    return Path(sys.prefix) / "share" / "circleback" / "templates"
+    return shared_dir("templates")
 
 
 @lru_cache(maxsize=4)

@@ -612,11 +612,13 @@ def _read_server(
 
 
 def _resolve_db_url(r: _Reader, url: str, config_path: Path) -> str:
-    """Relative SQLite paths are relative to the config file, not to the working directory."""
+    """Relative SQLite paths are relative to the config file, not to the working directory,
+    or to $CIRCLEBACK_DATA_DIR when set (the Docker image sets it to its /data volume)."""
     if url.startswith("sqlite://"):
         target = url.removeprefix("sqlite://")
         if target != ":memory:" and not Path(target).is_absolute():
-            target = str((config_path.parent / target).resolve())
+            base = Path(os.environ.get("CIRCLEBACK_DATA_DIR") or config_path.parent)
+            target = str((base / target).resolve())
         return f"sqlite://{target}"
     if url.startswith(("postgres://", "postgresql://", "asyncpg://")):
         return url

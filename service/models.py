@@ -41,9 +41,6 @@ class Participant(Model):
         table = "cb_participant"
         unique_together = (("cohort_id", "email"),)
 
-    def mailable(self) -> bool:
-        return self.status in ("active", "paused") and self.bounce_state != "hard"
-
 
 class SeriesState(Model):
     """What the participants' calendars were last told about the series."""
