@@ -13,8 +13,8 @@ from service import tokens
 from service.clock import Clock
 from service.compose import Recipient, Sender
 from service.config import Config
-from service.models import Action, Participant, SeriesState, Story
-from service.schedule import ParticipantState, series_key
+from service.models import Action, Participant, Story
+from service.schedule import ParticipantState
 
 log = logging.getLogger("circleback")
 
@@ -93,8 +93,6 @@ async def sync_participants(cohort: Cohort) -> list[str]:
             if email not in listed and p.status != "removed":
                 await Participant.filter(id=p.id).update(status="removed", removed_at=now)
                 changes.append(f"{p.name} <{email}> left the cohort (no longer in the config)")
-        await SeriesState.get_or_create(cohort_id=cohort.id,
-                                        defaults={"uid": series_key(cohort.config), "sequence": 0})
     for line in changes:
         log.info("%s.", line)
     return changes
@@ -125,9 +123,4 @@ async def participant_states(cohort: Cohort) -> list[ParticipantState]:
 async def done_keys(cohort: Cohort) -> set[str]:
     keys = await Action.filter(cohort_id=cohort.id).values_list("key", flat=True)
     return {str(k) for k in keys}
-
-
-async def series_sequence(cohort: Cohort) -> int:
-    state = await SeriesState.get_or_none(cohort_id=cohort.id)
-    return state.sequence if state else 0
 

@@ -324,8 +324,11 @@ def compose_invite(
     method: str,
     envelope: Envelope,
     now: datetime,
+    change: str | None = None,
 ) -> EmailMessage:
     """The invitation (method REQUEST) or cancellation (CANCEL) carrying `ics`.
+
+    `change` says, in words, what an updated invitation changes ("the start, the length").
 
     `checkins` are those the ics covers: the whole series for an invitation,
     the cancelled ones for a cancellation.
@@ -341,6 +344,8 @@ def compose_invite(
     if method == "REQUEST":
         name = "invite"
         subject = f"Invitation: {cohort} check-ins from {_short_date(first.start, tz)}"
+        if change:
+            subject = f"Updated invitation: {cohort} check-ins from {_short_date(first.start, tz)}"
     else:
         name = "cancel"
         when = _short_date(first.start, tz)
@@ -359,6 +364,7 @@ def compose_invite(
         checkins=tuple(checkins),
         first=first,
         every_text=every_text,
+        change=one_line(change) if change else None,
     )
     text, html = _render(name, context)
     msg = _message(sender, recipient, subject, envelope, now, cohort_name, calendar=True)

@@ -97,6 +97,15 @@ class CheckinsConfig:
     prompt_before: timedelta
     remind_before: timedelta | None
     title: str
+    cancelled: tuple[int, ...] = ()  # check-in numbers that will not take place
+    moved: tuple[MovedCheckin, ...] = ()  # check-ins held at another time
+    cancel_series: bool = False  # the whole series is called off
+
+
+@dataclass(frozen=True)
+class MovedCheckin:
+    checkin: int
+    start: datetime  # aware, in cohort.timezone
 
 
 @dataclass(frozen=True)
@@ -180,8 +189,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "mail": ("address", "display_name", "base_url", "max_attachment_size"),
     "checkins": (
         "first", "every", "rrule", "count", "duration", "location",
-        "prompt_before", "remind_before", "title",
+        "prompt_before", "remind_before", "title", "cancelled", "moved", "cancel_series",
     ),
+    "checkins.moved": ("checkin", "start"),
     "digest": ("weekday", "time", "quiet_week_note"),
     "prompts": ("checkin", "text"),
     "participants": ("name", "email", "timezone"),
@@ -466,6 +476,17 @@ def _read_checkins(r: _Reader, t: Mapping[str, Any], tz: str) -> CheckinsConfig:
         r.problem("checkins.remind_before", "is not after the prompt",
                   "make remind_before shorter than prompt_before (e.g. prompt 2d, remind 1d)")
     location = r.get(t, "checkins", "location", str, example='"https://meet.example.org/room"')
+    cancelled = r.get(t, "checkins", "cancelled", list, required=False, default=[], example="[3]")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in cancelled):
+        r.problem("checkins.cancelled", f"{cancelled!r} is not a list of check-in numbers",
+                  "write e.g. `cancelled = [3, 5]` (numbers count from 1)")
+        cancelled = []
+    moved = _read_moved(r, t.get("moved", []), tz)
+    for m in moved:
+        if m.checkin in cancelled:
+            r.problem("checkins.moved", f"check-in {m.checkin} is both moved and cancelled",
+                      "keep one of the two")
+    cancel_series = r.get(t, "checkins", "cancel_series", bool, required=False, default=False)
     return CheckinsConfig(
         first=first or datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC")),
         rrule=rrule, every=every, count=count,
@@ -474,8 +495,30 @@ def _read_checkins(r: _Reader, t: Mapping[str, Any], tz: str) -> CheckinsConfig:
         prompt_before=prompt_before or timedelta(days=2),
         remind_before=remind_before,
         title=r.get(t, "checkins", "title", str, required=False) or "",
+        cancelled=tuple(sorted(set(cancelled))), moved=moved, cancel_series=cancel_series,
     )
 
+
+def _read_moved(r: _Reader, items: Any, tz: str) -> tuple[MovedCheckin, ...]:
+    out: dict[int, MovedCheckin] = {}
+    for where, item in _each_table(r, items, "checkins.moved"):
+        number = r.get(item, where, "checkin", int, example="3")
+        start = r.get(item, where, "start", (datetime, str), example="2026-12-17T15:00:00")
+        if isinstance(start, str):
+            try:
+                start = datetime.fromisoformat(start)
+            except ValueError:
+                r.problem(f"{where}.start", f"\"{start}\" is not a date-time",
+                          "write it unquoted like `start = 2026-12-17T15:00:00` (local time)")
+                continue
+        if number is None or not isinstance(start, datetime):
+            continue
+        if number < 1 or number in out:
+            r.problem(f"{where}.checkin", f"{number} is not a new check-in number here",
+                      "give each moved check-in once, counting from 1")
+            continue
+        out[number] = MovedCheckin(number, start.replace(tzinfo=ZoneInfo(tz)))
+    return tuple(sorted(out.values(), key=lambda m: m.checkin))
 
 def _rrule_from_every(r: _Reader, delta: timedelta, count: int | None) -> str:
     if count is None:

@@ -14,9 +14,10 @@ from datetime import datetime
 from service import db
 from service.actions import perform
 from service.clock import Clock, RealClock
-from service.cohort import Cohort, done_keys, participant_states, series_sequence, sync_participants
+from service.cohort import Cohort, done_keys, participant_states, sync_participants
 from service.config import Config, load_config
 from service.ingest import NEEDS_ATTENTION, PROCESSED, Ingested, ingest
+from service.invitations import sync_calendars
 from service.mail.imap import ImapError, Mailbox
 from service.mail.smtp import SendError, SmtpSender
 from service.models import InboundMessage, MailboxCursor
@@ -74,10 +75,9 @@ async def opened(config: Config, clock: Clock | None = None) -> AsyncIterator[Co
 
 async def schedule_pass(cohort: Cohort) -> tuple[int, Plan]:
     """Queue everything that is due now. Returns (actions done, the plan it followed)."""
+    done = await sync_calendars(cohort)
     now = cohort.clock.now()
-    result = plan(cohort.config, now, await participant_states(cohort), await done_keys(cohort),
-                  sequence=await series_sequence(cohort))
-    done = 0
+    result = plan(cohort.config, now, await participant_states(cohort), await done_keys(cohort))
     for due in result.due:
         if await perform(cohort, due):
             done += 1

@@ -27,6 +27,7 @@ async def _create_schema() -> None:
 # once, in order, and the version stored in cb_meta says which ones a database has seen.
 MIGRATIONS: list[tuple[int, str, Callable[[], Awaitable[None]]]] = [
     (1, "create the tables", _create_schema),
+    (2, "remember what each participant's calendar was told", _create_schema),
 ]
 
 

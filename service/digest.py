@@ -20,6 +20,7 @@ from service.compose import (
 from service.models import Digest, InboundMessage, Participant, Resource, Rsvp, Story
 from service.outbox import enqueue
 from service.schedule import checkins, question_for
+from service.series import utc_key
 
 log = logging.getLogger("circleback.digest")
 
@@ -61,7 +62,7 @@ async def gather(cohort: Cohort, now: datetime) -> DigestContent:
         next_view = CheckinView(number=nxt.number, start=nxt.start, end=nxt.end,
                                 location=cohort.config.checkins.location)
         next_prompt = question_for(cohort.config, nxt.number)
-        key = nxt.start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        key = utc_key(nxt.original_start)
         rsvps = await Rsvp.filter(participant__cohort_id=cohort.id,
                                   recurrence_key__in=["", key]).order_by("recurrence_key")
         status: dict[int, str] = {}

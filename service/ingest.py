@@ -13,12 +13,13 @@ from email.policy import compat32
 
 from tortoise.transactions import in_transaction
 
-from service.cohort import Cohort, series_sequence
+from service.cohort import Cohort
 from service.compose import Envelope, compose_control_ack
 from service.inbound.classify import Classification, ClassifyContext, classify
 from service.inbound.parse import ParsedMessage
 from service.models import (
     Action,
+    CalendarCopy,
     InboundMessage,
     MailboxCursor,
     OutboxMessage,
@@ -28,7 +29,8 @@ from service.models import (
     Story,
 )
 from service.outbox import enqueue
-from service.schedule import checkin_for
+from service.schedule import checkin_for, series_checkins, series_key
+from service.series import utc_key
 
 log = logging.getLogger("circleback.inbound")
 
@@ -204,10 +206,26 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
 async def _record_rsvp(cohort: Cohort, result: Classification, p: Participant, now: datetime) -> None:
     rsvp = result.rsvp
     assert rsvp is not None
-    if rsvp.sequence < await series_sequence(cohort):
-        log.info("Ignored an RSVP from %s for an older version of the series.", p.email)
+    uid = series_key(cohort.config)
+    if rsvp.uid != uid:
+        log.warning("Ignored an RSVP from %s for an event that is not this cohort's (%s).",
+                    p.email, rsvp.uid)
         return
-    rkey = rsvp.recurrence_id.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") if rsvp.recurrence_id else ""
+    copy = await CalendarCopy.get_or_none(participant=p, uid=uid)
+    if copy is not None and rsvp.sequence < copy.sequence:
+        # RFC 5546 2.1.5: a reply to an older version says nothing about the current one.
+        log.info("Ignored an RSVP from %s to an older version of the invitation (%d < %d).",
+                 p.email, rsvp.sequence, copy.sequence)
+        return
+    rkey = ""
+    if rsvp.recurrence_id is not None:
+        # Matched by the UTC instant, whatever TZID the client wrote it in.
+        rkey = utc_key(rsvp.recurrence_id)
+        known = {utc_key(c.original_start) for c in series_checkins(cohort.config.checkins)}
+        if rkey not in known:
+            log.warning("Ignored an RSVP from %s for a check-in the series does not have (%s).",
+                        p.email, rkey)
+            return
     # Only PARTSTAT and COMMENT are taken from a reply (RFC 5546 3.2.3: the attendee may
     # change nothing else).
     await Rsvp.update_or_create(

@@ -55,6 +55,23 @@ class SeriesState(Model):
         table = "cb_series"
 
 
+class CalendarCopy(Model):
+    """What one participant's calendar was last told about the series (see service/series.py)."""
+
+    id = fields.IntField(primary_key=True)
+    participant: fields.ForeignKeyRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="calendar_copies", on_delete=fields.CASCADE
+    )
+    uid = fields.CharField(max_length=255)
+    sequence = fields.IntField(default=0)
+    shape: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cb_calendar_copy"
+        unique_together = (("participant", "uid"),)
+
+
 class Rsvp(Model):
     id = fields.IntField(primary_key=True)
     participant: fields.ForeignKeyRelation[Participant] = fields.ForeignKeyField(

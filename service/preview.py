@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from pathlib import Path
 
-from service.actions import invite_message, prompt_message
+from service.actions import prompt_message
 from service.cohort import Cohort
 from service.compose import Envelope, compose_digest
 from service.digest import gather
@@ -26,7 +26,14 @@ async def preview(cohort: Cohort, what: str, *, participant: str | None = None,
                           else "the cohort has no participants")
     message: EmailMessage
     if what == "invite":
-        message = await invite_message(cohort, p, now)
+        from service.invitations import current_sequence, request_message
+        from service.series import desired_shape
+
+        sequence = await current_sequence(cohort, desired_shape(cohort.config))
+        invite = await request_message(cohort, p, sequence, [], now)
+        if invite is None:
+            raise LookupError(f"no check-in is left in the series for {p.email}")
+        message = invite
     elif what == "prompt":
         series = checkins(cohort.config.checkins)
         upcoming = [c for c in series if c.start > now] or series[-1:]

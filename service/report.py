@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.cohort import Cohort
 from service.models import InboundMessage, OutboxMessage, Participant, Rsvp, Story
 from service.schedule import checkins
+from service.series import utc_key
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ _WORDS = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentativ
 
 async def status_report(cohort: Cohort) -> StatusReport:
     series = checkins(cohort.config.checkins)
-    keys = {c.number: c.start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") for c in series}
+    keys = {c.number: utc_key(c.original_start) for c in series}
     rows = []
     for p in await Participant.filter(cohort_id=cohort.id).order_by("id"):
         rsvps = {r.recurrence_key: r.partstat for r in await Rsvp.filter(participant=p)}

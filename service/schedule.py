@@ -28,8 +28,13 @@ class Checkin:
     """One check-in call of the series. ``number`` counts from 1."""
 
     number: int
-    start: datetime  # aware, in the cohort's zone
+    start: datetime  # aware, in the cohort's zone (where a moved check-in moved to)
     end: datetime
+    original_start: datetime  # the series' own start: the RECURRENCE-ID of this occurrence
+
+    @property
+    def moved(self) -> bool:
+        return self.start != self.original_start
 
     @property
     def start_utc(self) -> datetime:
@@ -55,7 +60,7 @@ class ParticipantState:
 
 @dataclass(frozen=True)
 class Due:
-    kind: str  # invite | prompt | reminder | digest
+    kind: str  # prompt | reminder | digest
     key: str
     participant: str | None = None
     checkin: int | None = None
@@ -69,18 +74,33 @@ class Plan:
     next_what: str = ""  # what happens then, in words
 
 
-def checkins(c: CheckinsConfig) -> list[Checkin]:
-    """The series expanded: each start keeps its wall-clock time across DST changes."""
+def series_checkins(c: CheckinsConfig) -> list[Checkin]:
+    """The series as its rule gives it: each start keeps its wall-clock time across DST
+    changes. Cancelled check-ins are included, moved ones at their original time."""
     tz = c.first.tzinfo
     assert tz is not None
     rule = rrulestr(c.rrule, dtstart=c.first.replace(tzinfo=None))
     out = []
     for n, naive in enumerate(rule, start=1):
         start = naive.replace(tzinfo=tz)
-        out.append(Checkin(number=n, start=start, end=start + c.duration))
+        out.append(Checkin(number=n, start=start, end=start + c.duration, original_start=start))
         if n >= 1000:
             break
     return out
+
+
+def checkins(c: CheckinsConfig) -> list[Checkin]:
+    """The check-ins that take place: cancelled ones left out, moved ones at their new time."""
+    if c.cancel_series:
+        return []
+    moved = {m.checkin: m.start for m in c.moved}
+    out = []
+    for checkin in series_checkins(c):
+        if checkin.number in c.cancelled:
+            continue
+        start = moved.get(checkin.number, checkin.start)
+        out.append(Checkin(checkin.number, start, start + c.duration, checkin.original_start))
+    return sorted(out, key=lambda x: x.start)
 
 
 def question_for(config: Config, number: int) -> str:
@@ -92,10 +112,6 @@ def question_for(config: Config, number: int) -> str:
 
 def series_key(config: Config) -> str:
     return f"{config.cohort.id}-checkins@circleback"
-
-
-def invite_key(email: str, sequence: int) -> str:
-    return f"invite:{email}:{sequence}"
 
 
 def digest_slots(d: DigestConfig, tz: str, start: datetime, end: datetime) -> list[datetime]:
@@ -118,8 +134,6 @@ def plan(
     now: datetime,
     participants: Iterable[ParticipantState],
     done: Collection[str],
-    *,
-    sequence: int = 0,
 ) -> Plan:
     """What is due now, and when to look again."""
     series = checkins(config.checkins)
@@ -131,15 +145,8 @@ def plan(
     last_end = series[-1].end.astimezone(UTC)
     people = list(participants)
 
-    for p in people:
-        if not p.reachable(now) and p.status != "paused":
-            continue
-        # Invitations go out as soon as the cohort starts (and to anyone who joins later),
-        # for as long as the series has a check-in to come.
-        key = invite_key(p.email, sequence)
-        if key not in done and now < last_end and p.status not in ("stopped", "removed"):
-            due.append(Due("invite", key, p.email))
-
+    # Calendar invitations are not scheduled here: service/invitations.py keeps every
+    # participant's calendar in line with the config, whenever the daemon looks.
     for checkin in series:
         start = checkin.start_utc
         prompt_at = start - c.prompt_before

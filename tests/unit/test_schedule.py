@@ -67,13 +67,10 @@ def test_series_keeps_local_time_across_dst(config: Config) -> None:
     assert series[0].end - series[0].start == timedelta(minutes=45)
 
 
-def test_invites_are_due_at_once_and_only_once(config: Config) -> None:
+def test_nothing_is_due_before_the_first_prompt(config: Config) -> None:
     now = utc(2026, 10, 1)
     first = plan(config, now, PEOPLE, set())
-    invites = [d for d in first.due if d.kind == "invite"]
-    assert {d.participant for d in invites} == {"alice@example.com", "bob@example.com"}
-    again = plan(config, now, PEOPLE, {d.key for d in invites})
-    assert not [d for d in again.due if d.kind == "invite"]
+    assert first.due == []
     # the next thing to happen is the first prompt, two days before the first check-in
     assert first.next_wakeup == utc(2026, 10, 18, 16)
     assert first.next_what == "the prompt for check-in 1"
