@@ -85,7 +85,11 @@ async def sync_calendars(cohort: Cohort) -> int:
         todo = changes(old, shape, removed=p.status == "removed")
         if todo.empty:
             continue
-        queued += await _send_changes(cohort, p, shape, todo, sequence, uid)
+        # Every message to a calendar carries a higher SEQUENCE than the one before it, or
+        # the client ignores it: a leaver's CANCEL changes nothing for the others, so it
+        # goes one above what that calendar last saw.
+        own = sequence if copy is None or copy.sequence < sequence else copy.sequence + 1
+        queued += await _send_changes(cohort, p, shape, todo, own, uid)
     return queued
 
 
@@ -102,7 +106,9 @@ async def _send_changes(cohort: Cohort, p: Participant, shape: Shape, todo: Chan
         messages.append(("cancel", cancel_message(cohort, p, sequence, now, recurrence_key=key)))
     if todo.cancel_series:
         messages.append(("cancel", cancel_message(cohort, p, sequence, now)))
-    action = f"calendar:{p.email}:{sequence}:{'+'.join(sorted(todo.cancel_occurrences)) or 'all'}"
+    parts = (["request"] if todo.request else []) + [f"cancel-{k}" for k in todo.cancel_occurrences]
+    parts += ["cancel-series"] if todo.cancel_series else []
+    action = f"calendar:{p.email}:{sequence}:{'+'.join(parts)}"
     async with in_transaction():
         # The action key is the guard between two daemons doing this at the same moment.
         await Action.create(key=action[:255], cohort_id=cohort.id, kind="calendar", done_at=now)

@@ -23,8 +23,10 @@ PASSWORD = "secret"
 
 
 def cohort_config(tmp: Path, mail: DevMailServer, db_url: str, cohort: str, people: list[str],
-                  start: datetime) -> Config:
-    first = (start + timedelta(days=1)).astimezone(UTC).replace(tzinfo=None)
+                  start: datetime, *, first_in: timedelta = timedelta(days=1),
+                  checkins_extra: str = "", duration: str = "45m") -> Config:
+    """A cohort in UTC (participants in Europe/Berlin) on the session's mail server."""
+    first = (start + first_in).astimezone(UTC).replace(tzinfo=None, microsecond=0)
     parts = "".join(f'[[participants]]\nname = "{p.split("@")[0].title()} Tester"\n'
                     f'email = "{p}"\ntimezone = "Europe/Berlin"\n' for p in people)
     text = f"""
@@ -42,9 +44,10 @@ display_name = "Flow circle"
 first = {first:%Y-%m-%dT%H:%M:%S}
 every = "1w"
 count = 3
-duration = "45m"
+duration = "{duration}"
 location = "https://meet.example.org/flow"
 prompt_before = "2d"
+{checkins_extra}
 {parts}
 [smtp]
 host = "127.0.0.1"
