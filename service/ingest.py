@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
@@ -108,6 +109,8 @@ async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor) ->
             raw_message=None if result.kind in ("story", "rsvp") else raw[:5_000_000])
         if participant is not None:
             await _apply(cohort, result, participant, key, now)
+        if result.kind == "counter" or (result.kind == "unknown_sender" and result.rsvp):
+            await _tell_facilitator(cohort, result, parsed, key, now)
         elif result.kind == "bounce" and result.bounce and result.bounce.recipient:
             bounced = await Participant.get_or_none(cohort_id=cohort.id, email=result.bounce.recipient)
             if bounced is not None:
@@ -232,6 +235,31 @@ async def _record_rsvp(cohort: Cohort, result: Classification, p: Participant, n
         participant=p, uid=rsvp.uid, recurrence_key=rkey,
         defaults={"partstat": (rsvp.partstat or "NEEDS-ACTION").upper()[:32],
                   "comment": rsvp.comment, "sequence": rsvp.sequence, "updated_at": now})
+
+
+async def _tell_facilitator(cohort: Cohort, result: Classification, parsed: ParsedMessage | None,
+                            key: str, now: datetime) -> None:
+    """Calendar answers that change nothing by themselves: the facilitator decides."""
+    sender = (parsed.from_addr if parsed else "") or "an unknown sender"
+    rsvp = result.rsvp
+    if result.kind == "counter" and rsvp is not None:
+        when = (rsvp.proposed_start.astimezone(ZoneInfo(cohort.config.facilitator.timezone))
+                .strftime("%a %d %b %Y %H:%M %Z") if rsvp.proposed_start else "another time")
+        subject = f"{sender} proposes another time for a check-in"
+        text = (f"{sender} proposed {when} instead"
+                + (f" (for the check-in of {rsvp.recurrence_id:%d %b})" if rsvp.recurrence_id else "")
+                + (f", saying: “{rsvp.comment}”" if rsvp.comment else "") + ". Nothing was "
+                "changed. To move it, add a [[checkins.moved]] entry to the config and reload.")
+    else:
+        subject = f"A calendar answer from {sender} was not counted"
+        text = (f"A calendar reply from {sender} was not counted: {result.reason}. It is kept in "
+                "the IMAP folder circleback/needs-attention.")
+    message = compose_control_ack(sender=cohort.sender(), recipient=cohort.facilitator_recipient(),
+                                  text=text, subject=subject,
+                                  envelope=Envelope(message_id=cohort.message_id(f"notice:{key}")),
+                                  now=now)
+    await enqueue(message, cohort_id=cohort.id, kind="notice", now=now,
+                  mail_from=cohort.config.mail.address)
 
 
 async def _record_bounce(p: Participant, result: Classification) -> None:

@@ -163,3 +163,17 @@ async def test_changes_reach_each_calendar_once(
     await once(config([people.alice, carol], off, duration="1h"))
     for user in (people.alice, carol):
         assert [summary(m) for m in await seen.new(user)] == [("CANCEL", 4, [])]
+
+    # A counter-proposal changes nothing by itself; the facilitator is told.
+    counter = reply(people, alice_invite, 4, "TENTATIVE")
+    body = counter.get_content().replace("METHOD:REPLY", "METHOD:COUNTER").replace(
+        "DTSTAMP:", "DTSTART:20300325T150000Z\r\nDTEND:20300325T160000Z\r\nDTSTAMP:")
+    counter.set_content(body, subtype="calendar", params={"method": "COUNTER"})
+    await send(mailserver, counter, organizer)
+    await once(config([people.alice, carol], off, duration="1h"))
+    notices = [m for m in await inbox(mailserver, people.facilitator)
+               if m["X-Circleback-Kind"] == "notice"]
+    assert len(notices) == 1
+    assert "proposes another time" in str(notices[0]["Subject"])
+    text = str(notices[0].get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+    assert "Nothing was changed" in text and "25 Mar 2030 15:00 UTC" in text
