@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from service.config import Config, Problem
-from service.schedule import checkins
+from service.schedule import checkins, series_checkins
 
 
 def check_config(config: Config, now: datetime | None = None) -> tuple[list[Problem], list[str]]:
@@ -14,6 +14,19 @@ def check_config(config: Config, now: datetime | None = None) -> tuple[list[Prob
     problems: list[Problem] = []
     notes: list[str] = []
     file = str(config.path)
+    every = series_checkins(config.checkins)
+    for n in config.checkins.cancelled:
+        if n > len(every):
+            problems.append(Problem(file, "checkins.cancelled", f"there is no check-in {n}",
+                                    f"the series has {len(every)} check-ins; use 1 to {len(every)}"))
+    for m in config.checkins.moved:
+        if m.checkin > len(every):
+            problems.append(Problem(file, "checkins.moved", f"there is no check-in {m.checkin}",
+                                    f"the series has {len(every)} check-ins; use 1 to {len(every)}"))
+    if config.checkins.cancel_series:
+        notes.append("The series is cancelled (cancel_series = true): circleback sends "
+                     "cancellations to everyone who was invited, and nothing else.")
+        return problems, notes
     series = checkins(config.checkins)
     if not series:
         problems.append(Problem(file, "checkins", "the rule gives no check-ins at all",
