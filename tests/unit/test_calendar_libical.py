@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,36 +75,36 @@ COHORTS = {
 }
 
 
-def request(cohort: Cohort, sequence: int, shape: Shape, joined_at: datetime | None = None) -> bytes:
+def request(base: SeriesSpec, cohort: Cohort, shape: Shape, joined_at: datetime | None = None) -> bytes:
     """A REQUEST as service.invitations.request_message builds it, via participant_spec."""
-    base = cohort.base(sequence)
     spec = participant_spec(base, shape, cohort.checkins(base), joined_at, base.duration)
     assert spec is not None
     return build_request(spec, ORGANIZER, ATTENDEE, DTSTAMP)
 
 
 def messages(cohort: Cohort) -> dict[str, bytes]:
-    """Each kind of message the project sends, for one cohort."""
-    base = cohort.base(0)
-    starts = occurrence_starts(base)
+    """Each kind of message the project sends, for one cohort, as its config evolves:
+    every change the participants must see raises SEQUENCE (RFC 5546 2.1.4)."""
+    starts = occurrence_starts(cohort.base(0))
     third = starts[2]  # after the DST change
-    moved = Shape(core={}, moved=((utc_key(third), (third + timedelta(days=1, hours=1)).isoformat()),))
-    cancelled = Shape(core={}, cancelled=(utc_key(starts[1]),))
-    updated = replace(cohort.base(2), first_start=base.first_start + timedelta(hours=1),
+    moved = ((utc_key(third), (third + timedelta(days=1, hours=1)).isoformat()),)
+    # New time, length and place; check-in 2 stays cancelled (an EXDATE in the REQUEST).
+    updated = replace(cohort.base(3), first_start=cohort.base(3).first_start + timedelta(hours=1),
                       duration=timedelta(hours=1), location="Room 4, Library")
-    late = Shape(core={}, cancelled=(utc_key(starts[0]), utc_key(starts[3])), moved=moved.moved)
-    late_spec = participant_spec(base, late, cohort.checkins(base), cohort.joined_at, base.duration)
+    updated_starts = occurrence_starts(updated)
+    # Joined after check-in 1: check-in 1's cancellation is not theirs, check-in 4's is.
+    late = Shape(core={}, cancelled=(utc_key(starts[0]), utc_key(starts[3])), moved=moved)
+    late_spec = participant_spec(cohort.base(2), late, cohort.checkins(cohort.base(2)), cohort.joined_at,
+                                 timedelta(minutes=45))
     assert late_spec is not None and late_spec.first_start == starts[1]
     assert late_spec.rrule.endswith("COUNT=4") and len(late_spec.exdates) == 1
     return {
-        "invite": request(cohort, 0, Shape(core={})),
-        "moved_occurrence": request(cohort, 1, moved),
-        "cancelled_occurrence": build_cancel(cohort.base(1), ORGANIZER, ATTENDEE, DTSTAMP,
+        "invite": request(cohort.base(0), cohort, Shape(core={})),
+        "moved_occurrence": request(cohort.base(1), cohort, Shape(core={}, moved=moved)),
+        "cancelled_occurrence": build_cancel(cohort.base(2), ORGANIZER, ATTENDEE, DTSTAMP,
                                              recurrence_id=starts[1]),
-        # A config change after a cancellation: new time, length and place, EXDATE kept.
-        "updated_series": build_request(replace(updated, exdates=(updated.first_start + timedelta(weeks=1),)),
-                                        ORGANIZER, ATTENDEE, DTSTAMP),
-        "cancelled_series": build_cancel(cohort.base(3), ORGANIZER, ATTENDEE, DTSTAMP),
+        "updated_series": request(updated, cohort, Shape(core={}, cancelled=(utc_key(updated_starts[1]),))),
+        "cancelled_series": build_cancel(replace(updated, sequence=4), ORGANIZER, ATTENDEE, DTSTAMP),
         "late_joiner": build_request(late_spec, ORGANIZER, ATTENDEE, DTSTAMP),
     }
 
@@ -205,6 +206,25 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.fail(f"{SCRIPT.name} under {SYSTEM_PYTHON} failed: {run.stderr.strip()}\n{install}")
     result = json.loads(run.stdout)
     return {name: result[str(path)] for name, path in paths.items()}
+
+
+def test_system_python_has_libical_bindings() -> None:
+    """Fails (not skips) without them: the checks below would otherwise prove nothing."""
+    probe = "import gi; gi.require_version('ICalGLib', '3.0'); from gi.repository import ICalGLib"
+    run = subprocess.run([str(SYSTEM_PYTHON), "-I", "-c", probe], capture_output=True, text=True,
+                         timeout=60, check=False) if SYSTEM_PYTHON.is_file() else None
+    assert run is not None and run.returncode == 0, (
+        f"{SYSTEM_PYTHON} cannot load libical's ICalGLib: {run and run.stderr.strip()}; "
+        f"`apt-get install -y {PACKAGES}` (or `.ci/setup --test`)"
+    )
+
+
+def test_checker_names_the_packages_when_bindings_are_missing() -> None:
+    # -S: no site-packages at all, so no gi, whatever this machine has installed.
+    run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(SCRIPT)], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert run.returncode == 3 and run.stdout == ""
+    assert f"apt-get install -y {PACKAGES}" in run.stderr
 
 
 @pytest.mark.parametrize(("kind", "zone"), sorted(SENT))
