@@ -18,6 +18,7 @@ from service.cohort import Cohort, done_keys, participant_states, sync_participa
 from service.config import Config, load_config
 from service.ingest import NEEDS_ATTENTION, PROCESSED, Ingested, ingest
 from service.invitations import sync_calendars
+from service.lease import acquire, holder_of, release
 from service.mail.imap import ImapError, Mailbox
 from service.mail.smtp import SendError, SmtpSender
 from service.models import InboundMessage, MailboxCursor
@@ -156,19 +157,30 @@ async def outbox_pass(cohort: Cohort, sender: SmtpSender, report: RunReport) -> 
 
 # --- --once -----------------------------------------------------------------------------
 
+def mailbox_lease(config: Config) -> str:
+    i = config.imap
+    return f"imap:{i.host}:{i.port}:{i.username}:{i.mailbox}"
+
+
 async def run_once(cohort: Cohort) -> RunReport:
     """All work due now: queue due mail, read the mailbox, send the outbox."""
     report = RunReport()
     report.queued, _ = await schedule_pass(cohort)
-    mailbox = mailbox_client(cohort.config)
-    try:
-        await mailbox.connect()
-        await mailbox_pass(cohort, mailbox, report)
-    except ImapError as exc:
-        report.problems.append(f"IMAP: {exc}")
-        log.error("Could not read the mailbox: %s", exc)
-    finally:
-        await mailbox.close()
+    lease = mailbox_lease(cohort.config)
+    if not await acquire(lease, cohort.clock.now()):
+        log.info("Another circleback (%s) is watching the mailbox; leaving it to that one.",
+                 await holder_of(lease, cohort.clock.now()))
+    else:
+        mailbox = mailbox_client(cohort.config)
+        try:
+            await mailbox.connect()
+            await mailbox_pass(cohort, mailbox, report)
+        except ImapError as exc:
+            report.problems.append(f"IMAP: {exc}")
+            log.error("Could not read the mailbox: %s", exc)
+        finally:
+            await mailbox.close()
+            await release(lease)
     more, after = await schedule_pass(cohort)  # replies change what is due (skip, stop, pause)
     report.queued += more
     report.next_due, report.next_what = after.next_wakeup, after.next_what
@@ -280,12 +292,24 @@ class Daemon:
             await sender.close()
 
     async def _watcher(self) -> None:
+        lease = mailbox_lease(self.cohort.config)
+        waiting = False
+        while not await acquire(lease, self.cohort.clock.now()):
+            if not waiting:
+                log.info("Another circleback (%s) is watching the mailbox; this one stands by.",
+                         await holder_of(lease, self.cohort.clock.now()))
+                waiting = True
+            await self._sleep(30.0)
+            if self.stopping.is_set():
+                return
         mailbox = mailbox_client(self.cohort.config)
         try:
             await mailbox.connect()
             log.info("Watching %s on %s for replies.", self.cohort.config.imap.mailbox,
                      self.cohort.config.imap.host)
             while not self.stopping.is_set():
+                if not await acquire(lease, self.cohort.clock.now()):
+                    raise RuntimeError("lost the mailbox lease to another daemon")
                 report = RunReport()
                 await mailbox_pass(self.cohort, mailbox, report)
                 if report.fetched:
@@ -305,6 +329,7 @@ class Daemon:
                     waiter.result()
         finally:
             await mailbox.close()
+            await release(lease)
 
 
 class _Stop(Exception):

@@ -28,6 +28,7 @@ async def _create_schema() -> None:
 MIGRATIONS: list[tuple[int, str, Callable[[], Awaitable[None]]]] = [
     (1, "create the tables", _create_schema),
     (2, "remember what each participant's calendar was told", _create_schema),
+    (3, "leases, so that one daemon at a time watches a mailbox", _create_schema),
 ]
 
 

@@ -216,3 +216,14 @@ class Digest(Model):
     class Meta:
         table = "cb_digest"
         unique_together = (("cohort_id", "slot"),)
+
+
+class Lease(Model):
+    """Who may do a job that only one daemon at a time may do (watch one IMAP mailbox)."""
+
+    name = fields.CharField(max_length=255, primary_key=True)
+    holder = fields.CharField(max_length=255)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cb_lease"

@@ -66,7 +66,8 @@ def check(text: str) -> dict[str, Any]:
     for where, component in _labelled(calendar, ""):
         errors |= dict.fromkeys(_errors(component, where))
     # Then each inner component alone, so that none hides behind an earlier failure.
-    for label, child in _children(ICalGLib.Component.new_from_string(text)):
+    source = ICalGLib.Component.new_from_string(text)  # unchecked, so the copies are too
+    for label, child in _children(source):
         isolated = ICalGLib.Component.new_vcalendar()
         isolated.add_property(ICalGLib.Property.new_prodid("-//circleback//libical_check//EN"))
         isolated.add_property(ICalGLib.Property.new_version("2.0"))

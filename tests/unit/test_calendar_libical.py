@@ -94,8 +94,8 @@ def messages(cohort: Cohort) -> dict[str, bytes]:
     updated_starts = occurrence_starts(updated)
     # Joined after check-in 1: check-in 1's cancellation is not theirs, check-in 4's is.
     late = Shape(core={}, cancelled=(utc_key(starts[0]), utc_key(starts[3])), moved=moved)
-    late_spec = participant_spec(cohort.base(2), late, cohort.checkins(cohort.base(2)), cohort.joined_at,
-                                 timedelta(minutes=45))
+    base = cohort.base(2)
+    late_spec = participant_spec(base, late, cohort.checkins(base), cohort.joined_at, base.duration)
     assert late_spec is not None and late_spec.first_start == starts[1]
     assert late_spec.rrule.endswith("COUNT=4") and len(late_spec.exdates) == 1
     return {
