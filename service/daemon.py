@@ -16,7 +16,7 @@ from service.actions import perform
 from service.clock import Clock, RealClock
 from service.cohort import Cohort, done_keys, participant_states, sync_participants
 from service.config import Config, load_config
-from service.ingest import NEEDS_ATTENTION, PROCESSED, Ingested, ingest
+from service.ingest import NEEDS_ATTENTION, PROCESSED, Ingested, ingest, participant_emails
 from service.invitations import sync_calendars
 from service.lease import acquire, holder_of, release
 from service.mail.imap import ImapError, Mailbox
@@ -106,18 +106,25 @@ async def mailbox_pass(cohort: Cohort, mailbox: Mailbox, report: RunReport) -> N
         if pending.uid <= cursor.last_uid:
             await _move(mailbox, int(pending.uid), pending.folder or PROCESSED, pending.id)
     uids = await mailbox.uids_after(cursor.last_uid)
+    people = await participant_emails(cohort)
     for i in range(0, len(uids), FETCH_CHUNK):
+        # Bounded chunks: memory stays flat however full the mailbox is.
+        moves: dict[str, list[int]] = {}
         for uid, raw in await mailbox.fetch(uids[i:i + FETCH_CHUNK]):
-            result = await _ingest_safely(cohort, raw, uid, cursor)
+            result = await _ingest_safely(cohort, raw, uid, cursor, people)
             report.fetched += 1
             report.kinds[result.kind] = report.kinds.get(result.kind, 0) + 1
-            row = await InboundMessage.filter(cohort_id=cohort.id, uid=uid).order_by("-id").first()
-            await _move(mailbox, uid, result.folder, row.id if row and not result.duplicate else None)
+            moves.setdefault(result.folder, []).append(uid)
+        for folder, moved in moves.items():
+            await mailbox.move(moved, folder)
+            await InboundMessage.filter(cohort_id=cohort.id, uid__in=moved, state="stored").update(
+                state="moved")
 
 
-async def _ingest_safely(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor) -> Ingested:
+async def _ingest_safely(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor,
+                         people: dict[int, str]) -> Ingested:
     try:
-        return await ingest(cohort, raw, uid, cursor)
+        return await ingest(cohort, raw, uid, cursor, people)
     except (OSError, ConnectionError):
         raise  # the database is gone: the loop reconnects
     except Exception as exc:

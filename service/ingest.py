@@ -62,8 +62,17 @@ def _referenced_ids(raw: bytes) -> list[str]:
     return ids[:50]
 
 
-async def classification_context(cohort: Cohort, raw: bytes) -> ClassifyContext:
-    people = {p.id: p.email for p in await Participant.filter(cohort_id=cohort.id)}
+async def participant_emails(cohort: Cohort) -> dict[int, str]:
+    return {int(pid): str(email) for pid, email in
+            await Participant.filter(cohort_id=cohort.id).values_list("id", "email")}
+
+
+async def classification_context(cohort: Cohort, raw: bytes,
+                                 people: dict[int, str] | None = None) -> ClassifyContext:
+    """What classify needs to authenticate one message (``people``: id -> email, when the
+    caller has it already)."""
+    if people is None:
+        people = await participant_emails(cohort)
     ids = _referenced_ids(raw)
     sent: dict[str, str] = {}
     if ids:
@@ -87,10 +96,11 @@ def message_key(parsed: ParsedMessage | None, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor) -> Ingested:
+async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor,
+                 people: dict[int, str] | None = None) -> Ingested:
     """Store what one message means, and advance the cursor, in one transaction."""
     now = cohort.clock.now()
-    ctx = await classification_context(cohort, raw)
+    ctx = await classification_context(cohort, raw, people)
     parsed, result = classify(raw, ctx)
     key = message_key(parsed, raw)
     folder = NEEDS_ATTENTION if result.kind in ATTENTION_KINDS else PROCESSED

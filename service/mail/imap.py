@@ -343,23 +343,28 @@ class Mailbox:
             # Subscribed, so the facilitator's own mail client shows the folder.
             await self._call("SUBSCRIBE", self._conn().subscribe, server_name)
 
-    async def move(self, uid: int, folder: str) -> None:
-        """Move one message to `folder` (made by ensure_folder); never deletes mail."""
+    async def move(self, uid: int | Sequence[int], folder: str) -> None:
+        """Move one message (or several, in one command) to `folder` (made by
+        ensure_folder); never deletes mail."""
+        uids = [uid] if isinstance(uid, int) else list(uid)
+        if not uids:
+            return
+        uid_set = ",".join(str(u) for u in uids)
         async with self._lock:
             target = self._server_name(folder, await self._hierarchy())
             caps = self.capabilities
             if "MOVE" in caps:  # RFC 6851
-                await self._ok("UID MOVE", self._conn().uid, "move", str(uid), target)
+                await self._ok("UID MOVE", self._conn().uid, "move", uid_set, target)
                 return
-            await self._ok("UID COPY", self._conn().uid, "copy", str(uid), target)
-            await self._ok("UID STORE", self._conn().uid, "store", str(uid), "+FLAGS.SILENT",
+            await self._ok("UID COPY", self._conn().uid, "copy", uid_set, target)
+            await self._ok("UID STORE", self._conn().uid, "store", uid_set, "+FLAGS.SILENT",
                            r"(\Deleted)")
-            if "UIDPLUS" in caps:  # RFC 4315: expunge only this UID
-                await self._ok("UID EXPUNGE", self._conn().uid, "expunge", str(uid))
+            if "UIDPLUS" in caps:  # RFC 4315: expunge only these UIDs
+                await self._ok("UID EXPUNGE", self._conn().uid, "expunge", uid_set)
             else:
                 # A plain EXPUNGE would also remove whatever else someone marked \Deleted.
                 log.warning("%s has neither MOVE nor UIDPLUS: UID %s copied to %s and "
-                            "marked \\Deleted, left for the next EXPUNGE", self.where, uid, folder)
+                            "marked \\Deleted, left for the next EXPUNGE", self.where, uid_set, folder)
 
     async def _hierarchy(self) -> str:
         if self._delimiter is None:
