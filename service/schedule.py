@@ -7,6 +7,7 @@ once, even across restarts or with several daemons sharing a database.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -74,9 +75,8 @@ class Plan:
     next_what: str = ""  # what happens then, in words
 
 
-def series_checkins(c: CheckinsConfig) -> list[Checkin]:
-    """The series as its rule gives it: each start keeps its wall-clock time across DST
-    changes. Cancelled check-ins are included, moved ones at their original time."""
+@functools.lru_cache(maxsize=8)
+def _expanded(c: CheckinsConfig) -> tuple[Checkin, ...]:
     tz = c.first.tzinfo
     assert tz is not None
     rule = rrulestr(c.rrule, dtstart=c.first.replace(tzinfo=None))
@@ -86,7 +86,14 @@ def series_checkins(c: CheckinsConfig) -> list[Checkin]:
         out.append(Checkin(number=n, start=start, end=start + c.duration, original_start=start))
         if n >= 1000:
             break
-    return out
+    return tuple(out)
+
+
+def series_checkins(c: CheckinsConfig) -> list[Checkin]:
+    """The series as its rule gives it: each start keeps its wall-clock time across DST
+    changes. Cancelled check-ins are included, moved ones at their original time.
+    (Expanded once per config: every inbound message asks which check-in it is for.)"""
+    return list(_expanded(c))
 
 
 def checkins(c: CheckinsConfig) -> list[Checkin]:

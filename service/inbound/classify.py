@@ -89,25 +89,29 @@ def _classify(raw: bytes, msg: ParsedMessage, ctx: ClassifyContext | None) -> Cl
         reason += f" ({bounce.status})" if bounce.status else ""
         return Classification("bounce", participant, reason, bounce=bounce)
 
-    why = automatic_reason(msg, (ctx.own_address,) if ctx else ())
+    itip = _calendar_reply(msg)
+    # An iTIP REPLY/COUNTER is recorded, never answered, so the automatic-mail rules (RFC
+    # 3834) do not hold it back: CalDAV servers send it from a relay such as Nextcloud's
+    # mail_from_address, often "noreply@...".
+    why = automatic_reason(msg, (ctx.own_address,) if ctx else ()) if itip is None else None
     if why is not None:
         participant = msg.from_addr if msg.from_addr in known else None
         return Classification("auto_reply", participant, f"automatic: {why}")
 
     participant, token, auth_reason = _authenticate(msg, ctx)
-    itip = _calendar_reply(msg)
     if itip is not None:
         kind: Kind = "counter" if itip.method == "COUNTER" else "rsvp"
         if ctx is None:
             return Classification(kind, None, _NO_CONFIG, rsvp=itip)
         if participant is None:
+            participant, token, auth_reason = _relayed(msg, ctx) or (participant, token, auth_reason)
+        if participant is None:
             return Classification("unknown_sender", None, auth_reason, rsvp=itip, token=token)
         if (itip.attendee_email or "").lower() != participant:
             reason = f"the calendar reply is for {itip.attendee_email}, not for {participant}"
             return Classification("unknown_sender", None, reason, rsvp=itip, token=token)
-        return Classification(
-            kind, participant, f"calendar {itip.method} from the participant", rsvp=itip, token=token
-        )
+        reason = f"calendar {itip.method} from the participant; {auth_reason}"
+        return Classification(kind, participant, reason, rsvp=itip, token=token)
 
     if ctx is not None and participant is None:
         return Classification("unknown_sender", None, auth_reason, token=token)
@@ -193,6 +197,23 @@ def _authenticate(msg: ParsedMessage, ctx: ClassifyContext | None) -> tuple[str 
     else:
         reason = "no reply token in the recipients and no In-Reply-To/References to our mail"
     return None, first_token, reason
+
+
+def _relayed(msg: ParsedMessage, ctx: ClassifyContext) -> tuple[str, str, str] | None:
+    """(participant, token, reason) for a calendar reply a CalDAV server sent for the
+    participant, else None.
+
+    Nextcloud's IMipPlugin mails the REPLY From its own address with the attendee in
+    Reply-To. The token must still be that participant's; Reply-To is no easier to forge
+    than From, and the caller still requires the ATTENDEE to be the participant.
+    """
+    pairs = email.utils.getaddresses(msg.header_all("reply-to"))
+    reply_to = {address.strip().strip("<>").lower() for _, address in pairs}
+    for token in _tokens(msg, ctx.own_address):
+        owner = (ctx.participant_for_token(token) or "").lower()
+        if owner and owner in reply_to:
+            return owner, token, "authenticated by reply token (Reply-To: sent by a calendar server)"
+    return None
 
 
 def _tokens(msg: ParsedMessage, own_address: str) -> list[str]:
