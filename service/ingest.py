@@ -123,8 +123,12 @@ async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor,
             await _tell_facilitator(cohort, result, parsed, key, now)
         elif result.kind == "bounce" and result.bounce and result.bounce.recipient:
             bounced = await Participant.get_or_none(cohort_id=cohort.id, email=result.bounce.recipient)
-            if bounced is not None:
-                await _record_bounce(bounced, result)
+            if bounced is not None and await _record_bounce(bounced, result):
+                await _notify(cohort, f"Mail to {bounced.name} <{bounced.email}> bounces",
+                              f"Mail to {bounced.name} <{bounced.email}> bounced "
+                              f"({result.reason}). circleback has stopped mailing that address. "
+                              "If they have a new one, change it in the config and reload.",
+                              f"notice:bounce:{key}", now)
     _log_result(result, parsed)
     return Ingested(result.kind, folder, reason=result.reason)
 
@@ -264,17 +268,23 @@ async def _tell_facilitator(cohort: Cohort, result: Classification, parsed: Pars
         subject = f"A calendar answer from {sender} was not counted"
         text = (f"A calendar reply from {sender} was not counted: {result.reason}. It is kept in "
                 "the IMAP folder circleback/needs-attention.")
+    await _notify(cohort, subject, text, f"notice:{key}", now)
+
+
+async def _notify(cohort: Cohort, subject: str, text: str, key: str, now: datetime) -> None:
+    """A short email to the facilitator (never to the sender of what caused it)."""
     message = compose_control_ack(sender=cohort.sender(), recipient=cohort.facilitator_recipient(),
                                   text=text, subject=subject,
-                                  envelope=Envelope(message_id=cohort.message_id(f"notice:{key}")),
-                                  now=now)
+                                  envelope=Envelope(message_id=cohort.message_id(key)), now=now)
     await enqueue(message, cohort_id=cohort.id, kind="notice", now=now,
                   mail_from=cohort.config.mail.address)
 
 
-async def _record_bounce(p: Participant, result: Classification) -> None:
+async def _record_bounce(p: Participant, result: Classification) -> bool:
+    """Count the bounce; True when the address has just become undeliverable."""
     bounce = result.bounce
     assert bounce is not None
+    was_hard = p.bounce_state == "hard"
     if bounce.hard:
         p.bounce_state = "hard"
         log.error("Mail to %s bounced for good (%s); circleback stops mailing that address.",
@@ -285,3 +295,4 @@ async def _record_bounce(p: Participant, result: Classification) -> None:
         log.warning("Mail to %s bounced for now (%s, %d in a row).", p.email,
                     bounce.status or "temporary", p.soft_bounces)
     await p.save(update_fields=["bounce_state", "soft_bounces"])
+    return p.bounce_state == "hard" and not was_hard
