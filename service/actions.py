@@ -54,7 +54,8 @@ async def _participant(cohort: Cohort, due: Due) -> Participant:
 def prompt_message(cohort: Cohort, participant: Participant, kind: str, number: int, key: str,
                    now: datetime) -> EmailMessage:
     """The prompt (or reminder) for check-in ``number`` to one participant."""
-    checkin = next(c for c in checkins(cohort.config.checkins) if c.number == number)
+    series = checkins(cohort.config.checkins)
+    checkin = next(c for c in series if c.number == number)
     goal = participant.goal if number > 1 and participant.goal else None
     compose = compose_prompt if kind == "prompt" else compose_reminder
     return compose(
@@ -63,7 +64,8 @@ def prompt_message(cohort: Cohort, participant: Participant, kind: str, number: 
         question=question_for(cohort.config, number), goal_reminder=goal,
         envelope=Envelope(message_id=cohort.message_id(key), list_id=cohort.list_id(),
                           unsubscribe_mailto=f"{cohort.reply_address(participant)}?subject=stop"),
-        now=now,
+        now=now, last=checkin.number == series[-1].number,
+        needs_consent=cohort.config.cohort.stories_need_consent and not participant.consented,
     )
 
 

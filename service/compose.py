@@ -384,6 +384,8 @@ def _compose_ask(
     goal_reminder: str | None,
     envelope: Envelope,
     now: datetime,
+    last: bool = False,
+    needs_consent: bool = False,
 ) -> EmailMessage:
     context = _context(
         sender,
@@ -394,6 +396,8 @@ def _compose_ask(
         checkin=checkin,
         question=question,
         goal_reminder=goal_reminder.strip() if goal_reminder else None,
+        last=last,
+        needs_consent=needs_consent,
     )
     text, html = _render(name, context)
     msg = _message(sender, recipient, subject, envelope, now, cohort_name, bulk=True)
@@ -411,6 +415,8 @@ def compose_prompt(
     goal_reminder: str | None,
     envelope: Envelope,
     now: datetime,
+    last: bool = False,
+    needs_consent: bool = False,
 ) -> EmailMessage:
     """The question before a check-in. `goal_reminder` is the participant's week-1 goal."""
     when = _short_date(checkin.start, recipient.timezone)
@@ -426,6 +432,8 @@ def compose_prompt(
         goal_reminder=goal_reminder,
         envelope=envelope,
         now=now,
+        last=last,
+        needs_consent=needs_consent,
     )
 
 
@@ -439,6 +447,8 @@ def compose_reminder(
     goal_reminder: str | None,
     envelope: Envelope,
     now: datetime,
+    last: bool = False,
+    needs_consent: bool = False,
 ) -> EmailMessage:
     """The nudge to those who have not answered the prompt yet."""
     when = _short_date(checkin.start, recipient.timezone)
@@ -454,6 +464,8 @@ def compose_reminder(
         goal_reminder=goal_reminder,
         envelope=envelope,
         now=now,
+        last=last,
+        needs_consent=needs_consent,
     )
 
 

@@ -57,6 +57,7 @@ class CohortConfig:
     id: str
     name: str
     timezone: str
+    stories_need_consent: bool = False  # a story reaches the digest only after "share"
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class Config:
 # --- the schema: which keys exist where -------------------------------------------------
 
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "cohort": ("id", "name", "timezone"),
+    "cohort": ("id", "name", "timezone", "stories_need_consent"),
     "facilitator": ("name", "email", "timezone"),
     "mail": ("address", "display_name", "base_url", "max_attachment_size"),
     "checkins": (
@@ -354,6 +355,8 @@ def parse_config(data: Mapping[str, Any], path: Path, *, require_secrets: bool =
         id=cohort_id or "",
         name=r.get(c, "cohort", "name", str, example='"Kick-start your learning journey"') or "",
         timezone=cohort_tz or "UTC",
+        stories_need_consent=r.get(c, "cohort", "stories_need_consent", bool, required=False,
+                                   default=False),
     )
 
     f = table("facilitator")

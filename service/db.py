@@ -23,12 +23,23 @@ async def _create_schema() -> None:
     await Tortoise.generate_schemas(safe=True)
 
 
-# Ordered schema steps. A new column or table is a new step appended here; each step runs
-# once, in order, and the version stored in cb_meta says which ones a database has seen.
+async def _consent_columns() -> None:
+    db = connections.get("default")
+    await db.execute_script(
+        "ALTER TABLE cb_participant ADD COLUMN consented BOOLEAN NOT NULL DEFAULT FALSE;\n"
+        "ALTER TABLE cb_story ADD COLUMN shared_at TIMESTAMP NULL;\n"
+        "UPDATE cb_story SET shared_at = received_at WHERE private = FALSE;\n"
+        "CREATE INDEX idx_cb_story_shared_at ON cb_story (shared_at);")
+
+
+# Ordered schema steps. A new table needs only a step that says so (generate_schemas
+# creates missing tables); a new column needs its ALTER TABLE. Each step runs once, in
+# order, on databases older than it; a new database gets the whole schema at once.
 MIGRATIONS: list[tuple[int, str, Callable[[], Awaitable[None]]]] = [
     (1, "create the tables", _create_schema),
     (2, "remember what each participant's calendar was told", _create_schema),
     (3, "leases, so that one daemon at a time watches a mailbox", _create_schema),
+    (4, "consent to share stories", _consent_columns),
 ]
 
 
@@ -65,10 +76,16 @@ async def close_database() -> None:
 
 
 async def migrate() -> None:
-    # The Meta table itself may not exist yet: create it first, everything else after.
+    # Missing tables (all of them, in a new database) are created first; then the column
+    # steps the database has not seen run in order.
     await Tortoise.generate_schemas(safe=True)
     row = await Setting.get_or_none(key=SCHEMA_VERSION_KEY)
-    current = int(row.value) if row else 0
+    if row is None:  # a new database: generate_schemas made the current schema
+        latest = MIGRATIONS[-1][0]
+        log.info("Created the database schema (version %d).", latest)
+        await Setting.create(key=SCHEMA_VERSION_KEY, value=str(latest))
+        return
+    current = int(row.value)
     for version, what, step in MIGRATIONS:
         if version <= current:
             continue

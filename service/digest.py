@@ -17,7 +17,7 @@ from service.compose import (
     StoryView,
     compose_digest,
 )
-from service.models import Digest, InboundMessage, Participant, Resource, Rsvp, Story
+from service.models import Action, Digest, InboundMessage, Participant, Resource, Rsvp, Story
 from service.outbox import enqueue
 from service.schedule import checkins, question_for
 from service.series import utc_key
@@ -48,10 +48,13 @@ async def gather(cohort: Cohort, now: datetime) -> DigestContent:
     """Everything the digest says, read from the database (no mail is composed here)."""
     start = await period_start(cohort)
     people = {p.id: p for p in await Participant.filter(cohort_id=cohort.id)}
-    stories = await Story.filter(cohort_id=cohort.id, received_at__gt=start, received_at__lte=now,
-                                 private=False).order_by("received_at")
-    resources = await Resource.filter(cohort_id=cohort.id, created_at__gt=start,
-                                      created_at__lte=now).order_by("created_at")
+    # shared_at, not received_at: a story held back for consent joins the digest after
+    # its author says "share"; private stories never have one.
+    stories = await Story.filter(cohort_id=cohort.id, shared_at__gt=start, shared_at__lte=now,
+                                 private=False).order_by("shared_at")
+    # A link is shared when its story is: never from a private or not-yet-shared story.
+    resources = await Resource.filter(cohort_id=cohort.id, story__shared_at__gt=start,
+                                      story__shared_at__lte=now).order_by("created_at")
     series = checkins(cohort.config.checkins)
     upcoming = [c for c in series if c.start.astimezone(UTC) > now]
     next_view = None
@@ -104,6 +107,18 @@ async def facilitator_section(cohort: Cohort, start: datetime, now: datetime) ->
                                  updated_at__gt=start).prefetch_related("participant")
     notes = [f"{d.participant.name} declined" + (f": “{d.comment}”" if d.comment else "")
              for d in declines]
+    names = {p.email: p.name for p in people}
+    for action in await Action.filter(cohort_id=cohort.id, kind="round", done_at__gt=start):
+        email = action.key.rsplit(":", 1)[-1]
+        wish = "would like another round" if action.note == "another-round" else "is ready to wrap up"
+        notes.append(f"{names.get(email, email)} {wish}")
+    for story in await Story.filter(cohort_id=cohort.id, private=True, received_at__gt=start,
+                                    received_at__lte=now).prefetch_related("participant"):
+        notes.append(f"Private from {story.participant.name}: {story.text}")
+    if cohort.config.cohort.stories_need_consent:
+        waiting = [p.name for p in people if not p.consented]
+        if waiting:
+            notes.append("Not yet agreed to share their stories: " + ", ".join(waiting))
     return FacilitatorSection(quiet=tuple(quiet), bounces=tuple(bounces),
                               strangers=tuple(strangers), notes=tuple(notes))
 

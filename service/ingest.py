@@ -153,8 +153,9 @@ async def _apply(cohort: Cohort, result: Classification, p: Participant, key: st
     if result.kind in ("story", "command") and result.story is not None:
         private = result.control is not None and result.control.word == "private"
         text = result.story.text
-        if result.kind == "command" and not private:
-            text = ""
+        if result.kind == "command":
+            # The control word's own line is an instruction, not part of the story.
+            text = text.split("\n", 1)[1].strip() if private and "\n" in text else ""
         if text.strip():
             await _store_story(cohort, result, p, key, text, private, now)
     if result.kind == "command" and result.control is not None:
@@ -167,9 +168,11 @@ async def _store_story(cohort: Cohort, result: Classification, p: Participant, k
                        private: bool, now: datetime) -> None:
     assert result.story is not None
     number = checkin_for(cohort.config, now)
+    publishable = not private and (p.consented or not cohort.config.cohort.stories_need_consent)
     story = await Story.create(
         cohort_id=cohort.id, participant=p, checkin_number=number, message_id=key,
         text=text, cut=result.story.cut, private=private, received_at=now,
+        shared_at=now if publishable else None,
         attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size}
                      for a in result.story.attachments])
     if number == 1 and not p.goal:
@@ -210,9 +213,22 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
         reply = "You will get no more mail from this circle. Reply 'resume' if you change your mind."
     elif word == "private":
         reply = "Thanks: this story goes to the facilitator only and stays out of the digest."
+    elif word == "share":
+        p.consented = True
+        # Stories held back for consent join the next digest; private ones stay private.
+        await Story.filter(participant=p, shared_at__isnull=True, private=False).update(shared_at=now)
+        reply = ("Thank you: your stories will be in the circle's weekly digest. Start a reply "
+                 "with 'private' to keep one to the facilitator.")
+    elif word in ("another-round", "wrap-up"):
+        await Action.update_or_create(
+            key=f"round:{cohort.id}:{p.email}",
+            defaults={"cohort_id": cohort.id, "kind": "round", "done_at": now, "note": word})
+        reply = ("Wonderful: I'll let the facilitator know you'd like another round."
+                 if word == "another-round" else
+                 "Thank you for taking part in this round. I'll let the facilitator know.")
     else:
         reply = f"Noted: {word.replace('-', ' ')}. The facilitator will see it."
-    await p.save(update_fields=["status", "paused_until"])
+    await p.save(update_fields=["status", "paused_until", "consented"])
     mid = cohort.message_id(f"ack:{p.email}:{now.isoformat()}:{word}")
     message = compose_control_ack(sender=cohort.sender(), recipient=cohort.recipient(p), text=reply,
                                   envelope=Envelope(message_id=mid), now=now)

@@ -34,6 +34,7 @@ class Participant(Model):
     bounce_state = fields.CharField(max_length=8, default="ok")
     soft_bounces = fields.IntField(default=0)
     goal = fields.TextField(null=True)
+    consented = fields.BooleanField(default=False)  # said "share" (cohorts that need consent)
     joined_at = fields.DatetimeField()
     removed_at = fields.DatetimeField(null=True)
 
@@ -101,6 +102,8 @@ class Story(Model):
     text = fields.TextField()
     cut = fields.TextField(default="")  # what trimming removed, kept so a wrong cut can be recovered
     private = fields.BooleanField(default=False)
+    # When it became publishable (the digest's window); None: private, or awaiting consent.
+    shared_at = fields.DatetimeField(null=True, db_index=True)
     attachments: list[dict[str, object]] = fields.JSONField(default=list)  # type: ignore[assignment]
     received_at = fields.DatetimeField(db_index=True)
 

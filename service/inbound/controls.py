@@ -9,13 +9,16 @@ from typing import Literal
 
 __all__ = ["Control", "ControlWord", "parse_control"]
 
-ControlWord = Literal["skip", "pause", "resume", "private", "stop", "another-round", "wrap-up"]
+ControlWord = Literal[
+    "skip", "pause", "resume", "private", "share", "stop", "another-round", "wrap-up"
+]
 
 _ALONE: dict[str, ControlWord] = {
     "skip": "skip",
     "pause": "pause",
     "resume": "resume",
     "private": "private",
+    "share": "share",  # consent: my stories may go into the digest
     "stop": "stop",
     "unsubscribe": "stop",
     "another round": "another-round",

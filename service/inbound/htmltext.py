@@ -38,6 +38,21 @@ _BLOCK = frozenset(
     }
 )
 _VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr"})
+# Word-generated HTML (Outlook desktop, Outlook for Mac) writes one <p class="MsoNormal"> per
+# line, with margin:0 in its stylesheet, and <p class="MsoNormal"><o:p>&nbsp;</o:p></p> for an
+# empty line: such paragraphs are lines, not paragraphs separated by a blank line.
+_TIGHT_CLASSES = frozenset({"msonormal", "msonospacing", "msoplaintext"})
+_MARGIN_ZERO = re.compile(r"(?:^|;)margin:0(?:\.0)?(?:cm|px|pt|in|em)?(?:;|$)")
+_MARGIN_BOTTOM = re.compile(r"(?:^|;)margin-bottom:(?!0(?:\.0)?(?:cm|px|pt|in|em)?(?:;|$))")
+
+
+def _tight_paragraph(attrs: list[tuple[str, str | None]]) -> bool:
+    """True for a <p> rendered without vertical margins (see _TIGHT_CLASSES)."""
+    attr = {k.lower(): (v or "") for k, v in attrs}
+    style = re.sub(r"\s+", "", attr.get("style", "").lower())
+    if _MARGIN_BOTTOM.search(style):
+        return False
+    return bool(set(attr.get("class", "").lower().split()) & _TIGHT_CLASSES or _MARGIN_ZERO.search(style))
 
 
 class _MarkerFinder(HTMLParser):
@@ -122,6 +137,7 @@ class _TextWriter(HTMLParser):
         self.quote = 0
         self.lists: list[str] = []
         self.links: list[tuple[str, int]] = []  # (href, len(current) at <a>)
+        self.tight: int | None = None  # len(lines) at the start of an open tight <p>
 
     # -- line buffer ---------------------------------------------------------------
     def flush(self) -> None:
@@ -171,6 +187,9 @@ class _TextWriter(HTMLParser):
         elif tag == "pre":
             self.block(True)
             self.pre += 1
+        elif tag == "p" and _tight_paragraph(attrs):
+            self.block(False)
+            self.tight = len(self.lines)
         elif tag in _PARAGRAPH:
             self.block(True)
         elif tag in _BLOCK:
@@ -202,6 +221,13 @@ class _TextWriter(HTMLParser):
             self.flush()
             self.pre = max(0, self.pre - 1)
             self.block(True)
+        elif tag == "p" and self.tight is not None:
+            if not self.current.strip() and len(self.lines) == self.tight:
+                self.current = ""
+                self.flush()  # an empty line: <p class="MsoNormal">&nbsp;</p>
+            else:
+                self.block(False)
+            self.tight = None
         elif tag in _PARAGRAPH:
             self.block(True)
         elif tag in _BLOCK:

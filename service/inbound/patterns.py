@@ -1,8 +1,9 @@
 """Localized patterns that mail clients put around quoted replies.
 
 Each pattern is written from what the clients really emit (Gmail, Outlook desktop/web/mobile,
-Apple Mail and iOS, Thunderbird, Yahoo) in English, German, French, Spanish, Portuguese,
-Italian, Dutch, Danish, Swedish, Norwegian, Polish and Japanese.
+Apple Mail and iOS, Thunderbird, Yahoo, Proton Mail, Samsung Email) in English, German, French,
+Spanish, Portuguese, Italian, Dutch, Danish, Swedish, Norwegian, Polish, Japanese, Finnish,
+Czech and Turkish.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ __all__ = [
 ]
 
 # "On <date>, <name> wrote:" and translations. French puts a space before the colon
-# ("a écrit :"); Gmail Polish writes "napisał(a):".
+# ("a écrit :"); Gmail Polish writes "napisał(a):", Thunderbird Polish "pisze:", Apple Mail
+# Dutch "het volgende geschreven:", Czech "napsal(a):", Turkish "şunu yazdı:".
 _WROTE_WORDS = (
-    r"wrote|writes|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto|scrisse|schreef|skrev|"
-    r"napisał\(a\)|napisał|napisała|kirjoitti"
+    r"wrote|writes|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto|scrisse|schreef|geschreven|skrev|"
+    r"napisał\(a\)|napisał|napisała|pisze|kirjoitti|napsal\(a\)|napsal|napsala|yazdı"
 )
 # German, Dutch and the Scandinavian languages put the name after the verb:
 # "Am 12.01.2026 um 10:00 schrieb Helen <h@x>:", "Den 12. jan. 2026 skrev Helen <h@x>:".
@@ -61,7 +63,10 @@ DELIMITER = re.compile(
     r"元のメッセージ|Forwarded message|Weitergeleitete Nachricht|Message transféré|"
     r"Mensaje reenviado|Mensagem encaminhada|Messaggio inoltrato|Doorgestuurd bericht|"
     r"Videresendt meddelelse|Vidarebefordrat meddelande|Videresendt melding|"
-    r"Wiadomość przekazana|転送されたメッセージ)\s*-{2,}\s*$"
+    r"Wiadomość przekazana|転送されたメッセージ|Oprindelig besked|Videresendt besked|"
+    r"Originalmeddelande|Origineel bericht|Oryginalna wiadomość|Przekazana wiadomość|"
+    r"Alkuperäinen viesti|Välitetty viesti|Původní zpráva|Přeposlaná zpráva|"
+    r"Özgün ileti|Orijinal mesaj|İletilen ileti)\s*-{2,}\s*$"
     r"|^\s*(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|"
     r"Début du message réexpédié|Inicio del mensaje reenviado)\s*:\s*$",
     re.IGNORECASE,
@@ -71,29 +76,40 @@ _COLON = r"\s*[:：]"
 # Outlook's header block of the quoted message. Gmail renders the HTML bold labels as
 # "*From:*" in its text/plain alternative, hence the optional asterisks.
 OUTLOOK_FROM = re.compile(
-    r"^\s*\*?(?:From|Von|De|Da|Van|Fra|Från|Od|差出人|送信者)" + _COLON + r"\*?\s*\S",
+    r"^\s*\*?(?:From|Von|De|Da|Van|Fra|Från|Od|Lähettäjä|Kimden|差出人|送信者)" + _COLON + r"\*?\s*\S",
     re.IGNORECASE,
 )
 OUTLOOK_OTHER = re.compile(
     r"^\s*\*?(?:Sent|Date|To|Cc|Bcc|Subject|Gesendet|Datum|An|Betreff|Envoyé|À|A|Objet|"
     r"Enviado|Enviado el|Enviada em|Fecha|Para|Asunto|Assunto|Data|Inviato|Oggetto|Verzonden|"
     r"Aan|Onderwerp|Sendt|Dato|Til|Emne|Skickat|Till|Kopia|Ämne|Kopi|Wysłano|Wysłane|Do|DW|"
-    r"Temat|送信日時|日付|宛先|件名)" + _COLON,
+    r"Temat|Enviada|Lähetetty|Vastaanottaja|Kopio|Aihe|Odesláno|Komu|Kopie|Předmět|Gönderildi|"
+    r"Tarih|Kime|Bilgi|Konu|送信日時|日付|宛先|件名)" + _COLON,
     re.IGNORECASE,
 )
 # The labels that make a block surely a header block, not a participant's "To: all" line.
 OUTLOOK_STRONG = re.compile(
     r"^\s*\*?(?:Sent|Date|Subject|Gesendet|Datum|Betreff|Envoyé|Objet|Enviado|Enviado el|"
     r"Enviada em|Fecha|Asunto|Assunto|Data|Inviato|Oggetto|Verzonden|Onderwerp|Sendt|Dato|"
-    r"Emne|Skickat|Ämne|Wysłano|Wysłane|Temat|送信日時|日付|件名)" + _COLON,
+    r"Emne|Skickat|Ämne|Wysłano|Wysłane|Temat|Enviada|Lähetetty|Aihe|Odesláno|Předmět|Gönderildi|"
+    r"Tarih|Konu|送信日時|日付|件名)" + _COLON,
     re.IGNORECASE,
 )
 
-# Whole-line mobile and webmail signatures.
+# Whole-line mobile and webmail signatures. Outlook for iOS/Android puts its link right after
+# the text in text/plain ("Get Outlook for iOS<https://aka.ms/o0ukef>"), in the user's language
+# ("Obtenir Outlook pour iOS", "Hent Outlook for iOS"); Proton Mail writes its link as Markdown
+# ("Sent with [Proton Mail](https://proton.me/mail/home) secure email.").
 MOBILE_SIGNATURE = re.compile(
     r"^\s*(?:"
     r"Sent from my \S.{0,40}|Sent from (?:Mail|Outlook) for \S.{0,20}|Sent from Outlook"
-    r"|Sent from Yahoo Mail.{0,30}|Sent from (?:Proton ?Mail|my mobile).{0,30}"
+    r"|(?:Sent|Enviado|Envoyé|Inviato|Verzonden|Sendt|Skickat|Wysłane) (?:from|desde|de|da|met|fra|från|z) "
+    r"Yahoo Mail.{0,30}|Von Yahoo Mail .{0,30}gesendet"
+    r"|Sent from (?:Proton ?Mail|my mobile).{0,30}|Sent with \[?Proton ?Mail\b.{0,60}"
+    r"|(?:Get|Obtenir|Obtener|Obter o|Hent|Skaffa|Scarica|Haal|Pobierz|Hanki|Získejte) Outlook "
+    r"(?:for|pour|para|per|voor|til|för|dla|pro) (?:iOS|Android)"
+    r"|Outlook für (?:iOS|Android) (?:herunterladen|beziehen)"
+    r"|[^<>]{0,40}Outlook[^<>]{0,40}(?=<https://aka\.ms/)"
     r"|Sent via (?:the )?(?:Samsung|BlackBerry|Superhuman|Spark|Android).{0,30}"
     r"|Get Outlook for (?:iOS|Android)"
     r"|Von meinem .{1,40} gesendet|Gesendet von meinem .{1,40}|Gesendet von Mail für Windows.{0,5}"
@@ -105,7 +121,10 @@ MOBILE_SIGNATURE = re.compile(
     r"|Sendt fra min .{1,40}|Hent Outlook til (?:iOS|Android)"
     r"|Skickat från min .{1,40}|Skaffa Outlook för (?:iOS|Android)"
     r"|Wysła(?:ne|no) z (?:mojego )?(?:iPhone|iPad|Android|Samsung|Galaxy|telefonu|Outlook).{0,30}"
+    r"|Lähetetty (?:iPhonesta|iPadista|Android-puhelimesta|Galaxy-puhelimesta).{0,20}"
+    r"|Odesláno z (?:iPhonu|iPadu|mého .{1,30}|Androidu|Galaxy).{0,20}"
+    r"|(?:iPhone|iPad|Galaxy|Samsung)[\w'’ ]{0,20} gönderildi"
     r"|[A-Za-z][\w '.-]{0,30}から送信"
-    r")\s*$",
+    r")\s*(?:<https?://[^\s<>]+>)?\s*$",
     re.IGNORECASE,
 )

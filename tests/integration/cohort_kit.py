@@ -24,7 +24,8 @@ PASSWORD = "secret"
 
 def cohort_config(tmp: Path, mail: DevMailServer, db_url: str, cohort: str, people: list[str],
                   start: datetime, *, first_in: timedelta = timedelta(days=1),
-                  checkins_extra: str = "", duration: str = "45m") -> Config:
+                  checkins_extra: str = "", duration: str = "45m", cohort_extra: str = "",
+                  count: int = 3) -> Config:
     """A cohort in UTC (participants in Europe/Berlin) on the session's mail server."""
     first = (start + first_in).astimezone(UTC).replace(tzinfo=None, microsecond=0)
     parts = "".join(f'[[participants]]\nname = "{p.split("@")[0].title()} Tester"\n'
@@ -34,6 +35,7 @@ def cohort_config(tmp: Path, mail: DevMailServer, db_url: str, cohort: str, peop
 id = "flow"
 name = "Flow cohort"
 timezone = "UTC"
+{cohort_extra}
 [facilitator]
 name = "Helen"
 email = "helen-{cohort.split('@')[0]}@example.test"
@@ -43,7 +45,7 @@ display_name = "Flow circle"
 [checkins]
 first = {first:%Y-%m-%dT%H:%M:%S}
 every = "1w"
-count = 3
+count = {count}
 duration = "{duration}"
 location = "https://meet.example.org/flow"
 prompt_before = "2d"

@@ -1,0 +1,55 @@
+"""An older database is brought up to date on start, its data kept (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tortoise import connections
+
+from service import db
+from service.models import Participant, Setting, Story
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'cb.sqlite3'}"
+    return str(request.getfixturevalue("pg_database"))
+
+
+async def test_version_3_database_gains_the_consent_columns(db_url: str) -> None:
+    when = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    await db.open_database(db_url)
+    try:
+        assert await db.schema_version() == db.MIGRATIONS[-1][0]
+        alice = await Participant.create(cohort_id="c", email="a@x", name="A", timezone="UTC",
+                                         joined_at=when)
+        await Story.create(cohort_id="c", participant=alice, message_id="m1", text="public",
+                           received_at=when, shared_at=when)
+        await Story.create(cohort_id="c", participant=alice, message_id="m2", text="secret",
+                           received_at=when, private=True)
+        # Turn it into what version 3 wrote: no consent columns.
+        conn = connections.get("default")
+        if "sqlite" in db_url:  # SQLite cannot drop an indexed column
+            _, rows = await conn.execute_query(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%shared_at%'")
+            for row in rows:
+                await conn.execute_script(f'DROP INDEX "{row["name"]}"')
+        await conn.execute_script("ALTER TABLE cb_story DROP COLUMN shared_at")
+        await conn.execute_script("ALTER TABLE cb_participant DROP COLUMN consented")
+        await Setting.filter(key=db.SCHEMA_VERSION_KEY).update(value="3")
+    finally:
+        await db.close_database()
+
+    await db.open_database(db_url)  # the daemon's start: migrates
+    try:
+        assert await db.schema_version() == 4
+        stories = {s.text: s.shared_at for s in await Story.all()}
+        assert stories == {"public": when, "secret": None}
+        assert (await Participant.get(email="a@x")).consented is False
+    finally:
+        await db.close_database()
