@@ -19,26 +19,46 @@ SCHEMA_VERSION_KEY = "schema_version"
 TOKEN_SECRET_KEY = "token_secret"
 
 
-async def _create_schema() -> None:
-    await Tortoise.generate_schemas(safe=True)
+async def _new_tables() -> None:
+    """Nothing to alter: migrate() creates missing tables after the column steps."""
+
+
+async def _columns(table: str) -> set[str]:
+    conn = connections.get("default")
+    if is_postgres():
+        _, rows = await conn.execute_query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = $1", [table])
+        return {str(r["column_name"]) for r in rows}
+    _, rows = await conn.execute_query(f'PRAGMA table_info("{table}")')
+    return {str(r["name"]) for r in rows}
+
+
+async def _add_column(table: str, column: str, ddl: str) -> bool:
+    """ALTER TABLE ... ADD COLUMN, unless the column is there already (or the table is not:
+    then it is created whole afterwards). True if added."""
+    existing = await _columns(table)
+    if not existing or column in existing:
+        return False
+    await connections.get("default").execute_query(f'ALTER TABLE "{table}" ADD COLUMN {ddl}')
+    return True
 
 
 async def _consent_columns() -> None:
-    db = connections.get("default")
-    await db.execute_script(
-        "ALTER TABLE cb_participant ADD COLUMN consented BOOLEAN NOT NULL DEFAULT FALSE;\n"
-        "ALTER TABLE cb_story ADD COLUMN shared_at TIMESTAMP NULL;\n"
-        "UPDATE cb_story SET shared_at = received_at WHERE private = FALSE;\n"
-        "CREATE INDEX idx_cb_story_shared_at ON cb_story (shared_at);")
+    conn = connections.get("default")
+    await _add_column("cb_participant", "consented", "consented BOOLEAN NOT NULL DEFAULT FALSE")
+    if await _add_column("cb_story", "shared_at", "shared_at TIMESTAMP NULL"):
+        # Stories from before consent existed were published as they came in.
+        await conn.execute_query("UPDATE cb_story SET shared_at = received_at WHERE NOT private")
+        # (its index comes with generate_schemas, after the column steps)
 
 
-# Ordered schema steps. A new table needs only a step that says so (generate_schemas
-# creates missing tables); a new column needs its ALTER TABLE. Each step runs once, in
-# order, on databases older than it; a new database gets the whole schema at once.
+# Ordered schema steps. A new table needs only a step that says so (migrate() creates
+# missing tables); a new column needs its ALTER TABLE. Each step runs once, in order, on
+# databases older than it; a new database gets the whole schema at once.
 MIGRATIONS: list[tuple[int, str, Callable[[], Awaitable[None]]]] = [
-    (1, "create the tables", _create_schema),
-    (2, "remember what each participant's calendar was told", _create_schema),
-    (3, "leases, so that one daemon at a time watches a mailbox", _create_schema),
+    (1, "create the tables", _new_tables),
+    (2, "remember what each participant's calendar was told", _new_tables),
+    (3, "leases, so that one daemon at a time watches a mailbox", _new_tables),
     (4, "consent to share stories", _consent_columns),
 ]
 
@@ -53,6 +73,7 @@ async def open_database(url: str) -> None:
         target = url.removeprefix("sqlite://")
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
+    EXECUTOR_CACHE.clear()  # statements compiled for a database opened before this one
     try:
         await Tortoise.init(db_url=url, modules={"models": ["service.models"]}, use_tz=True,
                             timezone="UTC")
@@ -76,22 +97,24 @@ async def close_database() -> None:
 
 
 async def migrate() -> None:
-    # Missing tables (all of them, in a new database) are created first; then the column
-    # steps the database has not seen run in order.
-    await Tortoise.generate_schemas(safe=True)
-    row = await Setting.get_or_none(key=SCHEMA_VERSION_KEY)
-    if row is None:  # a new database: generate_schemas made the current schema
-        latest = MIGRATIONS[-1][0]
+    latest = MIGRATIONS[-1][0]
+    if not await _columns("cb_meta"):  # a new database: the whole current schema at once
+        await Tortoise.generate_schemas(safe=True)
         log.info("Created the database schema (version %d).", latest)
         await Setting.create(key=SCHEMA_VERSION_KEY, value=str(latest))
         return
-    current = int(row.value)
+    row = await Setting.get_or_none(key=SCHEMA_VERSION_KEY)
+    current = int(row.value) if row else 0
+    # Column steps first: generate_schemas also creates indexes, and an index on a column
+    # an old table does not have yet would fail.
     for version, what, step in MIGRATIONS:
         if version <= current:
             continue
         log.info("Updating the database schema to version %d (%s).", version, what)
         await step()
-        await Setting.update_or_create(key=SCHEMA_VERSION_KEY, defaults={"value": str(version)})
+    await Tortoise.generate_schemas(safe=True)  # tables (and indexes) new since then
+    if current < latest:
+        await Setting.update_or_create(key=SCHEMA_VERSION_KEY, defaults={"value": str(latest)})
 
 
 async def schema_version() -> int:

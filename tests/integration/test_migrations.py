@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
-from tortoise import connections
 
 from service import db
-from service.models import Participant, Setting, Story
+from service.models import Participant, Story
 
 pytestmark = pytest.mark.integration
+
+
+async def downgrade_to_version_3(url: str) -> None:
+    """Make the database what version 3 wrote: no consent columns (outside tortoise)."""
+    statements = ["ALTER TABLE cb_story DROP COLUMN shared_at",
+                  "ALTER TABLE cb_participant DROP COLUMN consented",
+                  f"UPDATE cb_meta SET value = '3' WHERE key = '{db.SCHEMA_VERSION_KEY}'"]
+    if url.startswith("sqlite://"):
+        conn = sqlite3.connect(url.removeprefix("sqlite://"), isolation_level=None)
+        try:
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                        "AND sql LIKE '%shared_at%'").fetchall():
+                conn.execute(f'DROP INDEX "{name}"')  # SQLite cannot drop an indexed column
+            for statement in statements:
+                conn.execute(statement)
+        finally:
+            conn.close()
+        return
+    pg = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await pg.execute(statement)
+    finally:
+        await pg.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -32,18 +57,9 @@ async def test_version_3_database_gains_the_consent_columns(db_url: str) -> None
                            received_at=when, shared_at=when)
         await Story.create(cohort_id="c", participant=alice, message_id="m2", text="secret",
                            received_at=when, private=True)
-        # Turn it into what version 3 wrote: no consent columns.
-        conn = connections.get("default")
-        if "sqlite" in db_url:  # SQLite cannot drop an indexed column
-            _, rows = await conn.execute_query(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%shared_at%'")
-            for row in rows:
-                await conn.execute_script(f'DROP INDEX "{row["name"]}"')
-        await conn.execute_script("ALTER TABLE cb_story DROP COLUMN shared_at")
-        await conn.execute_script("ALTER TABLE cb_participant DROP COLUMN consented")
-        await Setting.filter(key=db.SCHEMA_VERSION_KEY).update(value="3")
     finally:
         await db.close_database()
+    await downgrade_to_version_3(db_url)
 
     await db.open_database(db_url)  # the daemon's start: migrates
     try:
