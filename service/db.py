@@ -60,6 +60,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[], Awaitable[None]]]] = [
     (2, "remember what each participant's calendar was told", _new_tables),
     (3, "leases, so that one daemon at a time watches a mailbox", _new_tables),
     (4, "consent to share stories", _consent_columns),
+    (5, "attachments kept with their stories", _new_tables),
 ]
 
 

@@ -28,6 +28,7 @@ from service.models import (
     Resource,
     Rsvp,
     Story,
+    StoryAttachment,
 )
 from service.outbox import enqueue
 from service.schedule import checkin_for, series_checkins, series_key
@@ -87,7 +88,8 @@ async def classification_context(cohort: Cohort, raw: bytes,
     return ClassifyContext(own_address=cohort.config.mail.address,
                            participant_for_token=participant_for_token, sent_message_ids=sent,
                            participant_emails=set(people.values()),
-                           today=cohort.clock.now().astimezone(UTC).date())
+                           today=cohort.clock.now().astimezone(UTC).date(),
+                           max_attachment_bytes=cohort.config.mail.max_attachment_bytes)
 
 
 def message_key(parsed: ParsedMessage | None, raw: bytes) -> str:
@@ -173,8 +175,13 @@ async def _store_story(cohort: Cohort, result: Classification, p: Participant, k
         cohort_id=cohort.id, participant=p, checkin_number=number, message_id=key,
         text=text, cut=result.story.cut, private=private, received_at=now,
         shared_at=now if publishable else None,
-        attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size}
-                     for a in result.story.attachments])
+        attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                      "kept": bool(a.content)} for a in result.story.attachments])
+    for a in result.story.attachments:
+        if a.content:  # up to [mail] max_attachment_size; larger ones are only noted
+            await StoryAttachment.create(story=story, filename=a.filename[:255],
+                                         content_type=a.content_type[:255], size=a.size,
+                                         content=a.content)
     if number == 1 and not p.goal:
         p.goal = text.strip().split("\n\n")[0][:300]
         await p.save(update_fields=["goal"])

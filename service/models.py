@@ -111,6 +111,22 @@ class Story(Model):
         table = "cb_story"
 
 
+class StoryAttachment(Model):
+    """An attachment kept with its story (up to [mail] max_attachment_size)."""
+
+    id = fields.IntField(primary_key=True)
+    story: fields.ForeignKeyRelation[Story] = fields.ForeignKeyField(
+        "models.Story", related_name="files", on_delete=fields.CASCADE
+    )
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=255)
+    size = fields.IntField()
+    content = fields.BinaryField()
+
+    class Meta:
+        table = "cb_story_attachment"
+
+
 class Resource(Model):
     id = fields.IntField(primary_key=True)
     cohort_id = fields.CharField(max_length=64)

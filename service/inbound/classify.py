@@ -43,6 +43,7 @@ class ClassifyContext:
     sent_message_ids: Mapping[str, str]  # Message-ID (no <>) of mail we sent -> participant
     participant_emails: Collection[str]  # lower case
     today: date
+    max_attachment_bytes: int = 10 * 1024 * 1024  # larger attachments are noted, not kept
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def classify(raw: bytes, ctx: ClassifyContext | None) -> tuple[ParsedMessage | N
     context (parse-only mode) nothing is authenticated.
     """
     try:
-        msg = parse_message(raw)
+        msg = parse_message(raw, max_attachment_bytes=ctx.max_attachment_bytes if ctx else 0)
     except MalformedMessage as exc:
         return None, Classification("invalid", None, f"unreadable message: {exc}")
     if not msg.from_addr:

@@ -13,7 +13,7 @@ import email.policy
 import email.utils
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 
@@ -33,11 +33,13 @@ class MalformedMessage(Exception):
 
 @dataclass(frozen=True)
 class Attachment:
-    """A non-body MIME part, described but not kept."""
+    """A non-body MIME part. ``content`` holds its bytes when it is no larger than the
+    parse's ``max_attachment_bytes``, else it is empty (described, not kept)."""
 
     filename: str
     content_type: str
     size: int
+    content: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,12 @@ class ParsedMessage:
         return [value for key, value in self.headers if key.lower() == lower]
 
 
-def parse_message(raw: bytes, *, max_parts: int = 500, max_depth: int = 20) -> ParsedMessage:
-    """Parse raw RFC 5322 bytes. Raises only `MalformedMessage`, whatever the input."""
+def parse_message(raw: bytes, *, max_parts: int = 500, max_depth: int = 20,
+                  max_attachment_bytes: int = 0) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes. Raises only `MalformedMessage`, whatever the input.
+    Attachments up to ``max_attachment_bytes`` keep their content."""
     try:
-        return _parse(raw, max_parts, max_depth)
+        return _parse(raw, max_parts, max_depth, max_attachment_bytes)
     except MalformedMessage:
         raise
     except RecursionError as exc:
@@ -90,7 +94,7 @@ def parse_message(raw: bytes, *, max_parts: int = 500, max_depth: int = 20) -> P
         raise MalformedMessage(f"unreadable message: {type(exc).__name__}: {exc}") from exc
 
 
-def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
+def _parse(raw: bytes, max_parts: int, max_depth: int, max_attachment_bytes: int) -> ParsedMessage:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise MalformedMessage("message is not bytes")
     raw = bytes(raw)
@@ -104,13 +108,13 @@ def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
         raise MalformedMessage("message has no header fields")
     raw_headers = [(name.lower(), _truncate(value)) for name, value in msg.raw_items()]
     try:
-        body = _Body(max_parts, max_depth)
+        body = _Body(max_parts, max_depth, max_attachment_bytes)
         body.walk(msg)
     except MalformedMessage:
         raise
     except Exception:
         compat = email.message_from_bytes(raw, policy=email.policy.compat32)
-        body = _Body(max_parts, max_depth)
+        body = _Body(max_parts, max_depth, max_attachment_bytes)
         body.walk(compat)
 
     from_name, from_addr = _first_address(_values(raw_headers, "from"))
@@ -158,7 +162,8 @@ def _parse(raw: bytes, max_parts: int, max_depth: int) -> ParsedMessage:
 class _Body:
     """Collects body text, HTML, calendars and attachments in one iterative walk."""
 
-    def __init__(self, max_parts: int, max_depth: int) -> None:
+    def __init__(self, max_parts: int, max_depth: int, max_attachment_bytes: int = 0) -> None:
+        self.max_attachment_bytes = max_attachment_bytes
         self.max_parts = max_parts
         self.max_depth = max_depth
         self.text = ""
@@ -229,7 +234,8 @@ class _Body:
             html = decode_bytes(data, part.get_content_charset())
             self.html = html.replace("\x00", "")
         else:
-            self.attachments.append(Attachment(filename, ctype, len(data)))
+            keep = len(data) <= self.max_attachment_bytes
+            self.attachments.append(Attachment(filename, ctype, len(data), data if keep else b""))
 
     def _message_part(self, part: Message) -> None:
         filename = _filename(part)

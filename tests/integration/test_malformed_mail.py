@@ -15,7 +15,7 @@ from service.clock import ManualClock
 from service.daemon import opened, run_once
 from service.devmail import DevMailServer
 from service.mail.imap import Mailbox
-from service.models import InboundMessage, Participant, Story
+from service.models import InboundMessage, Participant, Story, StoryAttachment
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +31,11 @@ def generated(frm: str, to: str) -> Iterator[tuple[str, bytes]]:
                      for d in range(300))
     yield "deep_nesting", (head + "Subject: deep\r\n" + nested + "\r\ninner\r\n").encode()
     yield "huge_header", (head + "Subject: " + "x" * 1_000_000 + "\r\n\r\nbody\r\n").encode()
+    yield "small_attachment", (
+        head + 'Subject: notes\r\nContent-Type: multipart/mixed; boundary="s"\r\n\r\n'
+        "--s\r\nContent-Type: text/plain\r\n\r\nMy notes from the session.\r\n"
+        '--s\r\nContent-Type: application/pdf; name="notes.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--s--\r\n").encode()
     attachment = ("QUJD" * 19) + "\r\n"
     yield "25mb_attachment", (
         head + 'Subject: big\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n'
@@ -69,7 +74,14 @@ async def test_malformed_mail_is_kept_and_the_watcher_survives(
         assert report.kinds == {"story": 1}
         assert await Story.filter(text="Shipped the prototype.").exists()
         big = await Story.filter(text="See the attached video of my talk.").first()
-        assert big is not None and big.attachments[0]["filename"] == "talk.mp4"
+        assert big is not None
+        # Over [mail] max_attachment_size (10 MB by default): noted on the story, not kept.
+        assert big.attachments == [{"filename": "talk.mp4", "content_type": "video/mp4",
+                                    "size": 25 * 1024 * 1024 // 78 * 57, "kept": False}]
+        assert not await StoryAttachment.filter(story=big).exists()
+        notes = await Story.get(text="My notes from the session.")
+        kept = await StoryAttachment.get(story=notes)
+        assert (kept.filename, kept.content) == ("notes.pdf", b"%PDF-1.4\n")
 
     box = Mailbox(host=mailserver.imap_host, port=mailserver.imap_port, security="none",
                   username=people.cohort, password=PASSWORD, timeout=30)

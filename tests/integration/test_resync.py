@@ -1,0 +1,43 @@
+"""A mailbox whose UIDVALIDITY changed is read again from the start; Message-ID
+deduplication keeps stories from doubling."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cohort_kit import PASSWORD, cohort_config, new_people
+
+from service.clock import ManualClock
+from service.daemon import opened, run_once
+from service.devmail import DevMailServer
+from service.models import MailboxCursor, Participant, Story
+
+pytestmark = pytest.mark.integration
+
+
+async def test_uidvalidity_change_resyncs_without_duplicates(
+    mailserver: DevMailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = new_people(mailserver)
+    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
+    clock = ManualClock(datetime.now(UTC))
+    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+                           people.cohort, [people.alice], clock.now())
+    async with opened(config, clock) as cohort:
+        alice = await Participant.get(email=people.alice)
+        reply = (f"From: Alice <{people.alice}>\r\nTo: {cohort.reply_address(alice)}\r\n"
+                 "Subject: Re: check-in\r\nMessage-ID: <story-1@example.test>\r\n\r\n"
+                 "Practised every morning.\r\n").encode()
+        await mailserver.deliver_async(reply, people.cohort)
+        await run_once(cohort)
+        assert await Story.filter(participant=alice).count() == 1
+        # The server lost its UID state (a restore, a migration): same mail, new UIDs.
+        await mailserver.deliver_async(reply, people.cohort)
+        await MailboxCursor.filter(cohort_id="flow").update(uidvalidity=1, last_uid=10_000)
+        report = await run_once(cohort)
+        assert report.fetched == 1  # read again from the start, not from UID 10,000
+        assert await Story.filter(participant=alice).count() == 1
+        cursor = await MailboxCursor.get(cohort_id="flow")
+        assert cursor.uidvalidity != 1 and cursor.last_uid < 10_000
