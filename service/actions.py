@@ -63,7 +63,8 @@ def prompt_message(cohort: Cohort, participant: Participant, kind: str, number: 
         cohort_name=cohort.config.cohort.name, checkin=checkin_view(cohort, checkin),
         question=question_for(cohort.config, number), goal_reminder=goal,
         envelope=Envelope(message_id=cohort.message_id(key), list_id=cohort.list_id(),
-                          unsubscribe_mailto=f"{cohort.reply_address(participant)}?subject=stop"),
+                          unsubscribe_mailto=f"{cohort.reply_address(participant)}?subject=stop",
+                          unsubscribe_url=cohort.unsubscribe_url(participant)),
         now=now, last=checkin.number == series[-1].number,
         needs_consent=cohort.config.cohort.stories_need_consent and not participant.consented,
     )

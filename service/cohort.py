@@ -58,6 +58,10 @@ class Cohort:
     def list_id(self) -> str:
         return f"{self.id}.{self.config.mail.domain}"
 
+    def unsubscribe_url(self, participant: Participant) -> str | None:
+        base = self.config.mail.base_url
+        return f"{base}/unsubscribe/{self.token(participant)}" if base else None
+
 
 async def sync_participants(cohort: Cohort) -> list[str]:
     """Bring the participants table in line with the config; returns what changed, in words.
@@ -124,3 +128,26 @@ async def done_keys(cohort: Cohort) -> set[str]:
     keys = await Action.filter(cohort_id=cohort.id).values_list("key", flat=True)
     return {str(k) for k in keys}
 
+
+
+async def unsubscribe(cohort: Cohort, token: str) -> str | None:
+    """One-click unsubscribe: the participant the token names gets no more mail."""
+    p = await _by_token(cohort, token)
+    if p is None:
+        return None
+    if p.status != "stopped":
+        await Participant.filter(id=p.id).update(status="stopped")
+        log.info("%s <%s> unsubscribed with the one-click link.", p.name, p.email)
+    return p.name
+
+
+async def name_for_token(cohort: Cohort, token: str) -> str | None:
+    p = await _by_token(cohort, token)
+    return p.name if p else None
+
+
+async def _by_token(cohort: Cohort, token: str) -> Participant | None:
+    pid = cohort.participant_id_for_token(token)
+    if pid is None:
+        return None
+    return await Participant.get_or_none(id=pid, cohort_id=cohort.id)

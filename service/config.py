@@ -173,6 +173,7 @@ class Config:
     smtp: ServerConfig
     imap: ImapConfig
     database_url: str
+    http_listen: str | None = None  # host:port for the one-click unsubscribe page
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def prompt_for(self, checkin: int) -> str | None:
@@ -203,6 +204,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "poll_interval", "ca_file", "tls_verify",
     ),
     "database": ("url",),
+    "http": ("listen",),
 }
 REQUIRED_SECTIONS = ("cohort", "facilitator", "mail", "checkins", "smtp", "imap")
 ARRAY_SECTIONS = ("prompts", "participants")
@@ -405,11 +407,17 @@ def parse_config(data: Mapping[str, Any], path: Path, *, require_secrets: bool =
     url = r.get(db, "database", "url", str, required=False, default="sqlite://circleback.sqlite3")
     database_url = _resolve_db_url(r, url, path)
 
+    h = table("http")
+    listen = r.get(h, "http", "listen", str, required=False, example='"127.0.0.1:8025"')
+    if listen is not None and not re.match(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$", listen):
+        r.problem("http.listen", f"\"{listen}\" is not host:port", 'write e.g. "127.0.0.1:8025"')
+        listen = None
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(path=path, cohort=cohort, facilitator=facilitator, mail=mail, checkins=checkins,
                   digest=digest, prompts=prompts, participants=participants, smtp=smtp, imap=imap,
-                  database_url=database_url)
+                  database_url=database_url, http_listen=listen)
 
 
 def _parse_size(r: _Reader, text: str) -> int:

@@ -14,7 +14,14 @@ from datetime import datetime
 from service import db
 from service.actions import perform
 from service.clock import Clock, RealClock
-from service.cohort import Cohort, done_keys, participant_states, sync_participants
+from service.cohort import (
+    Cohort,
+    done_keys,
+    name_for_token,
+    participant_states,
+    sync_participants,
+    unsubscribe,
+)
 from service.config import Config, load_config
 from service.ingest import NEEDS_ATTENTION, PROCESSED, Ingested, ingest, participant_emails
 from service.invitations import sync_calendars
@@ -25,6 +32,7 @@ from service.models import InboundMessage, MailboxCursor
 from service.outbox import claim_outbox_batch, pending_count, release_stale_claims, send_batch
 from service.retry import Backoff
 from service.schedule import Plan, plan
+from service.web import serve
 
 log = logging.getLogger("circleback")
 
@@ -223,6 +231,8 @@ class Daemon:
                 tg.create_task(self._guard("scheduler", self._scheduler))
                 tg.create_task(self._guard("outbox", self._outbox))
                 tg.create_task(self._guard("mailbox watcher", self._watcher))
+                if self.cohort.config.http_listen:
+                    tg.create_task(self._guard("unsubscribe page", self._http))
                 await self.stopping.wait()
                 raise _Stop
         except* _Stop:
@@ -297,6 +307,18 @@ class Daemon:
                                   self.outbox_wake)
         finally:
             await sender.close()
+
+    async def _http(self) -> None:
+        """The one-click unsubscribe page (RFC 8058), when [http] listen is set."""
+        cohort, listen = self.cohort, self.cohort.config.http_listen
+        assert listen is not None
+        server = await serve(listen, lambda t: unsubscribe(cohort, t),
+                             lambda t: name_for_token(cohort, t))
+        try:
+            await self.stopping.wait()
+        finally:
+            server.close()
+            await server.wait_closed()
 
     async def _watcher(self) -> None:
         lease = mailbox_lease(self.cohort.config)

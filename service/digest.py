@@ -147,7 +147,8 @@ async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetim
         message = compose_digest(
             sender=cohort.sender(), recipient=cohort.recipient(p), view=content.view,
             envelope=Envelope(message_id=cohort.message_id(key), list_id=cohort.list_id(),
-                              unsubscribe_mailto=f"{cohort.reply_address(p)}?subject=stop"),
+                              unsubscribe_mailto=f"{cohort.reply_address(p)}?subject=stop",
+                              unsubscribe_url=cohort.unsubscribe_url(p)),
             now=now)
         await enqueue(message, cohort_id=cohort.id, kind="digest", now=now, participant=p,
                       mail_from=cohort.config.mail.address)

@@ -162,6 +162,17 @@ async def _apply(cohort: Cohort, result: Classification, p: Participant, key: st
             await _store_story(cohort, result, p, key, text, private, now)
     if result.kind == "command" and result.control is not None:
         await _apply_control(cohort, result, p, now)
+    elif result.kind == "invalid" and not await Action.exists(
+            key=f"ack-invalid:{p.email}:{now.date().isoformat()}"):
+        # A participant's reply with nothing we could keep (only the quote, only a picture):
+        # say so, rather than let them think it was shared. Once a day at most, so that no
+        # misbehaving mail system can keep a loop going.
+        await Action.create(key=f"ack-invalid:{p.email}:{now.date().isoformat()}",
+                            cohort_id=cohort.id, kind="ack", done_at=now)
+        await _ack(cohort, p, "Your reply reached us, but there was no text in it that we could "
+                   "keep: perhaps only the quoted email, or only a picture. Write a few lines "
+                   "above the quoted part and send it again, and it will be in the digest.",
+                   f"ack:invalid:{key}", now)
     elif result.kind == "rsvp" and result.rsvp is not None:
         await _record_rsvp(cohort, result, p, now)
 
@@ -236,9 +247,13 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
     else:
         reply = f"Noted: {word.replace('-', ' ')}. The facilitator will see it."
     await p.save(update_fields=["status", "paused_until", "consented"])
-    mid = cohort.message_id(f"ack:{p.email}:{now.isoformat()}:{word}")
-    message = compose_control_ack(sender=cohort.sender(), recipient=cohort.recipient(p), text=reply,
-                                  envelope=Envelope(message_id=mid), now=now)
+    await _ack(cohort, p, reply, f"ack:{p.email}:{now.isoformat()}:{word}", now)
+
+
+async def _ack(cohort: Cohort, p: Participant, text: str, key: str, now: datetime) -> None:
+    """A short answer to a participant's own (never an automatic) message."""
+    message = compose_control_ack(sender=cohort.sender(), recipient=cohort.recipient(p), text=text,
+                                  envelope=Envelope(message_id=cohort.message_id(key)), now=now)
     await enqueue(message, cohort_id=cohort.id, kind="ack", now=now, participant=p,
                   mail_from=cohort.config.mail.address)
 

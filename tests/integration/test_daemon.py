@@ -76,3 +76,47 @@ async def test_daemon_runs_flows_and_stops_cleanly(
         assert await box.uids_after(0) == []
     finally:
         await box.close()
+
+
+async def test_one_click_unsubscribe(mailserver: DevMailServer, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import urllib.request
+
+    from service.config import load_config
+    from service.models import Participant
+
+    people = new_people(mailserver)
+    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
+    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+                           people.cohort, [people.alice, people.bob], datetime.now(UTC))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = config.path.read_text().replace(
+        'display_name = "Flow circle"',
+        'display_name = "Flow circle"\nbase_url = "https://circle.example.org"')
+    config.path.write_text(text + f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    config = load_config(config.path, require_secrets=True)
+    async with opened(config, RealClock()) as cohort:
+        daemon = Daemon(cohort)
+        task = asyncio.create_task(daemon.run())
+
+        async def prompted() -> bool:
+            return any(m["X-Circleback-Kind"] == "prompt" for m in await inbox(mailserver, people.bob))
+
+        await eventually(prompted)
+        prompt = next(m for m in await inbox(mailserver, people.bob) if m["X-Circleback-Kind"] == "prompt")
+        assert prompt["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        url = next(part.strip(" <>") for part in str(prompt["List-Unsubscribe"]).split(",")
+                   if "https://" in part)
+        assert url.startswith("https://circle.example.org/unsubscribe/")
+        # What a mail client does (RFC 8058), to the daemon behind the HTTPS proxy:
+        local = url.replace("https://circle.example.org", f"http://127.0.0.1:{port}")
+        request = urllib.request.Request(local, data=b"List-Unsubscribe=One-Click", method="POST")
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read())
+        assert b"no more emails" in body
+        assert (await Participant.get(email=people.bob)).status == "stopped"
+        assert (await Participant.get(email=people.alice)).status == "active"
+        daemon.stop("test")
+        await asyncio.wait_for(task, timeout=10)
