@@ -119,7 +119,7 @@ async def participant_states(cohort: Cohort) -> list[ParticipantState]:
     return [
         ParticipantState(email=p.email, status=p.status, paused_until=p.paused_until,
                          bounce_state=p.bounce_state, joined_at=p.joined_at,
-                         replied=frozenset(replied.get(p.id, ())))
+                         replied=frozenset(replied.get(p.id, ())), timezone=p.timezone)
         for p in people
     ]
 

@@ -47,6 +47,7 @@ __all__ = [
     "format_local_range",
     "is_web_url",
     "sanitize_html",
+    "shorten_story",
     "templates_dir",
     "text_html",
 ]
@@ -238,6 +239,41 @@ def text_html(text: str) -> Markup:
     return Markup(clean)
 
 
+# --- long stories in the plain-text part ----------------------------------
+
+STORY_TEXT_LIMIT = 700  # characters of a story the digest's text/plain part shows
+FULL_STORY_NOTE = "… (the full story is in the HTML version of this email)"
+# The end of a sentence (its closing quote or bracket included), or a line break.
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|\n")
+_WORD_END = re.compile(r"\S(?=\s)")
+
+
+def shorten_story(text: str, limit: int = STORY_TEXT_LIMIT) -> str:
+    """`text` if it fits in `limit` characters, else its start plus `FULL_STORY_NOTE`.
+
+    The cut falls after the last sentence that ends in the second half of the
+    limit, else after the last whole word, so no word (and no URL, which a
+    client would then link half of) is broken; only a text without any space
+    is cut mid-word. The HTML part always carries the whole story.
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    # One character more than the limit, so a sentence or word ending right at
+    # the limit is seen to end there.
+    head = text[: limit + 1]
+    sentences = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() <= limit]
+    words = [m.end() for m in _WORD_END.finditer(head) if m.end() <= limit]
+    if sentences and sentences[-1] >= limit // 2:
+        cut = sentences[-1]
+    elif words:
+        cut = words[-1]
+    else:
+        cut = limit
+    kept = text[:cut].rstrip().rstrip(",;:–—-").rstrip()
+    return f"{kept} {FULL_STORY_NOTE}"
+
+
 def _first_name(name: str) -> str:
     words = one_line(name).split()
     return words[0] if words else "there"
@@ -275,6 +311,7 @@ def _environment(directory: Path) -> jinja2.Environment:
     env.filters["short_date"] = _short_date
     env.filters["text_html"] = text_html
     env.filters["join_names"] = _join_names
+    env.filters["shorten_story"] = shorten_story
     env.tests["web_url"] = is_web_url
     return env
 
@@ -469,6 +506,18 @@ def compose_reminder(
     )
 
 
+# A digest this long opens with a table of contents (the HTML part only).
+TOC_MIN_STORIES = 6
+TOC_MIN_ITEMS = 11  # stories and resources together
+
+
+def _is_long(view: DigestView) -> bool:
+    return (
+        len(view.stories) >= TOC_MIN_STORIES
+        or len(view.stories) + len(view.resources) >= TOC_MIN_ITEMS
+    )
+
+
 def compose_digest(
     *,
     sender: Sender,
@@ -478,10 +527,19 @@ def compose_digest(
     now: datetime,
     facilitator_section: FacilitatorSection | None = None,
 ) -> EmailMessage:
-    """The weekly digest; `facilitator_section` only in the facilitator's copy."""
+    """The weekly digest; `facilitator_section` only in the facilitator's copy.
+
+    With no stories and no resources (sent only when the cohort asks for a
+    quiet-week note) it reads as a short note rather than an empty digest. The
+    text/plain part shortens stories longer than `STORY_TEXT_LIMIT`; the HTML
+    part, which opens with a table of contents when the digest is long, has
+    every story in full.
+    """
     tz = recipient.timezone
     period = f"{_short_date(view.period_start, tz)} – {_short_date(view.period_end, tz)}"
-    subject = f"{one_line(view.cohort_name)}: this week in the circle ({period})"
+    quiet_week = not view.stories and not view.resources
+    what = "a quiet week in the circle" if quiet_week else "this week in the circle"
+    subject = f"{one_line(view.cohort_name)}: {what} ({period})"
     context = _context(
         sender,
         recipient,
@@ -490,6 +548,8 @@ def compose_digest(
         view=view,
         period=period,
         facilitator=facilitator_section,
+        quiet_week=quiet_week,
+        contents=_is_long(view),
     )
     text, html = _render("digest", context)
     msg = _message(sender, recipient, subject, envelope, now, view.cohort_name, bulk=True)

@@ -114,6 +114,7 @@ class DigestConfig:
     weekday: int  # 0 = Monday
     time: time
     quiet_week_note: bool = False
+    local_time: bool = False  # each participant gets it at that weekday and time in their zone
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "prompt_before", "remind_before", "title", "cancelled", "moved", "cancel_series",
     ),
     "checkins.moved": ("checkin", "start"),
-    "digest": ("weekday", "time", "quiet_week_note"),
+    "digest": ("weekday", "time", "quiet_week_note", "local_time"),
     "prompts": ("checkin", "text"),
     "participants": ("name", "email", "timezone"),
     "smtp": ("host", "port", "security", "username", "password_env", "timeout", "ca_file",
@@ -563,7 +564,8 @@ def _read_digest(r: _Reader, t: Mapping[str, Any]) -> DigestConfig:
         except ValueError:
             r.problem("digest.time", f"\"{raw_time}\" is not a time of day", 'write e.g. "09:00"')
     quiet = r.get(t, "digest", "quiet_week_note", bool, required=False, default=False)
-    return DigestConfig(weekday=weekday, time=at, quiet_week_note=quiet)
+    local = r.get(t, "digest", "local_time", bool, required=False, default=False)
+    return DigestConfig(weekday=weekday, time=at, quiet_week_note=quiet, local_time=local)
 
 
 def _each_table(r: _Reader, items: Any, name: str) -> list[tuple[str, Mapping[str, Any]]]:

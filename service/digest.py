@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from service.cohort import Cohort
 from service.compose import (
@@ -19,7 +19,7 @@ from service.compose import (
 )
 from service.models import Action, Digest, InboundMessage, Participant, Resource, Rsvp, Story
 from service.outbox import enqueue
-from service.schedule import checkins, question_for
+from service.schedule import checkins, digest_slots, question_for
 from service.series import utc_key
 
 log = logging.getLogger("circleback.digest")
@@ -123,6 +123,16 @@ async def facilitator_section(cohort: Cohort, start: datetime, now: datetime) ->
                               strangers=tuple(strangers), notes=tuple(notes))
 
 
+def local_send_time(cohort: Cohort, p: Participant, now: datetime) -> datetime | None:
+    """With ``[digest] local_time``: the participant's own weekday and time (the digest is
+    composed when the first zone gets there). None: send now."""
+    d = cohort.config.digest
+    if not d.local_time:
+        return None
+    slots = digest_slots(d, p.timezone, now - timedelta(minutes=1), now + timedelta(days=8))
+    return slots[0] if slots and slots[0] > now else None
+
+
 async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetime,
                                  force: bool = False) -> int:
     """Queue this digest for everyone; returns how many were queued (0: nothing happened).
@@ -151,7 +161,7 @@ async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetim
                               unsubscribe_url=cohort.unsubscribe_url(p)),
             now=now)
         await enqueue(message, cohort_id=cohort.id, kind="digest", now=now, participant=p,
-                      mail_from=cohort.config.mail.address)
+                      mail_from=cohort.config.mail.address, send_at=None if force else local_send_time(cohort, p, now))
         queued += 1
     key = f"digest:{digest.id}:facilitator"
     message = compose_digest(

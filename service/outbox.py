@@ -36,8 +36,10 @@ async def enqueue(
     participant: Participant | None = None,
     checkin_number: int | None = None,
     mail_from: str,
+    send_at: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue one message (call inside the transaction that records why it is sent)."""
+    """Queue one message (call inside the transaction that records why it is sent);
+    ``send_at`` holds it back until then (a digest at the participant's local time)."""
     rcpt = parseaddr(str(message["To"]))[1]
     # Lets mail filters (and the demo's simulated participants) tell our mails apart.
     del message["X-Circleback-Kind"]
@@ -49,7 +51,8 @@ async def enqueue(
     return await OutboxMessage.create(
         cohort_id=cohort_id, kind=kind, message_id=message_id, participant=participant,
         checkin_number=checkin_number, mail_from=mail_from, rcpt=rcpt,
-        raw_message=message.as_bytes(), state="queued", next_attempt_at=now, created_at=now,
+        raw_message=message.as_bytes(), state="queued", next_attempt_at=send_at or now,
+        created_at=now,
     )
 
 

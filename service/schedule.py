@@ -49,7 +49,8 @@ class ParticipantState:
     paused_until: datetime | None = None
     bounce_state: str = "ok"
     joined_at: datetime | None = None
-    replied: frozenset[int] = frozenset()  # check-in numbers with a story (or a skip)
+    replied: frozenset[int] = frozenset()
+    timezone: str = ""  # check-in numbers with a story (or a skip)
 
     def reachable(self, now: datetime) -> bool:
         if self.status in ("stopped", "removed") or self.bounce_state == "hard":
@@ -121,6 +122,17 @@ def series_key(config: Config) -> str:
     return f"{config.cohort.id}-checkins@circleback"
 
 
+def digest_zone(config: Config, people: Iterable[ParticipantState], after: datetime) -> str:
+    """The zone whose clock decides when the digest is composed: the cohort's, or with
+    ``local_time`` the zone that reaches the weekday and time first (each participant's
+    copy then waits for their own local time in the outbox)."""
+    if not config.digest.local_time:
+        return config.cohort.timezone
+    zones = {p.timezone for p in people if p.timezone} | {config.cohort.timezone}
+    week = after + timedelta(days=8)
+    return min(sorted(zones), key=lambda z: digest_slots(config.digest, z, after, week)[0])
+
+
 def digest_slots(d: DigestConfig, tz: str, start: datetime, end: datetime) -> list[datetime]:
     """The weekly digest times (UTC) in [start, end], at the configured local weekday and time."""
     zone = ZoneInfo(tz)
@@ -180,8 +192,8 @@ def plan(
     # Digests: the latest slot that has passed, once; a digest missed during downtime is
     # sent late, once, never twice (older missed slots are folded into it).
     first_prompt = series[0].start_utc - c.prompt_before
-    slots = digest_slots(config.digest, config.cohort.timezone, first_prompt,
-                         last_end + timedelta(days=7))
+    zone = digest_zone(config, people, first_prompt)
+    slots = digest_slots(config.digest, zone, first_prompt, last_end + timedelta(days=7))
     passed = [s for s in slots if s <= now]
     if passed:
         latest = passed[-1]

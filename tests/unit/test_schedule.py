@@ -125,3 +125,18 @@ def test_checkin_for(config: Config) -> None:
     assert checkin_for(config, utc(2026, 10, 1)) is None
     assert checkin_for(config, utc(2026, 10, 19)) == 1
     assert checkin_for(config, utc(2026, 10, 26)) == 2
+
+
+def test_local_time_digest_is_composed_when_the_first_zone_gets_there(config: Config) -> None:
+    import dataclasses
+
+    from service.schedule import digest_zone
+
+    local = dataclasses.replace(config, digest=dataclasses.replace(config.digest, local_time=True))
+    people = [ParticipantState("a@x", timezone="Asia/Tokyo"),
+              ParticipantState("b@x", timezone="America/Los_Angeles")]
+    after = utc(2026, 10, 18)
+    assert digest_zone(config, people, after) == "America/New_York"  # local_time off
+    assert digest_zone(local, people, after) == "Asia/Tokyo"  # Friday 09:00 comes first there
+    due = [d for d in plan(local, utc(2026, 10, 23, 0, 30), people, set()).due if d.kind == "digest"]
+    assert [d.slot for d in due] == [utc(2026, 10, 23, 0)]  # Friday 09:00 in Tokyo
