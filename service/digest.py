@@ -161,7 +161,8 @@ async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetim
                               unsubscribe_url=cohort.unsubscribe_url(p)),
             now=now)
         await enqueue(message, cohort_id=cohort.id, kind="digest", now=now, participant=p,
-                      mail_from=cohort.config.mail.address, send_at=None if force else local_send_time(cohort, p, now))
+                      mail_from=cohort.config.mail.address,
+                      send_at=None if force else local_send_time(cohort, p, now))
         queued += 1
     key = f"digest:{digest.id}:facilitator"
     message = compose_digest(
