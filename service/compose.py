@@ -30,6 +30,8 @@ from service.mime import Envelope, attach_calendar, mailbox, new_message, one_li
 from service.paths import shared_dir
 
 __all__ = [
+    "FULL_STORY_NOTE",
+    "STORY_TEXT_LIMIT",
     "CheckinView",
     "DigestView",
     "Envelope",

@@ -15,6 +15,8 @@ import pytest
 
 from service import compose
 from service.compose import (
+    FULL_STORY_NOTE,
+    STORY_TEXT_LIMIT,
     CheckinView,
     DigestView,
     Envelope,
@@ -32,6 +34,7 @@ from service.compose import (
     format_local_range,
     is_web_url,
     sanitize_html,
+    shorten_story,
 )
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -442,11 +445,119 @@ def test_facilitator_section_only_when_given() -> None:
         assert "Bob asked to move check-in 4" in body
 
 
-def test_empty_digest_still_renders() -> None:
-    view = _view(stories=(), resources=(), next_checkin=None, next_prompt=None, accepted=())
+def test_quiet_week_is_a_short_note_not_an_empty_digest() -> None:
+    view = _view(stories=(), resources=())
     msg = _digest(view=view)
-    assert "No stories this week" in _text(msg)
-    assert "No stories this week" in _html(msg)
+    text, html = _text(msg), _html(msg)
+    assert "a quiet week in the circle" in _header(msg, "Subject")
+    for body in (text, html):
+        assert "quiet week in the circle" in body
+        assert "No stories this week" not in body
+        assert "Tuesday 1 December 2026, 12:00–12:45 EST (America/New_York)" in body
+        assert "Coming so far: Alice Example and Bob Builder." in body
+        assert "What is one small thing you will try before we meet?" in body
+        assert "https://meet.example.org/orlando" in body
+    assert "STORIES" not in text and "RESOURCES" not in text
+    assert ">Stories</h2>" not in html and "Resources shared" not in html
+    assert "In this digest" not in html
+    assert [tag for tag, _ in _tags(html)].count("h1") == 1
+
+
+def test_quiet_week_at_the_end_of_the_series() -> None:
+    view = _view(stories=(), resources=(), next_checkin=None, next_prompt=None, accepted=())
+    msg = _digest(view=view, facilitator_section=FacilitatorSection((), (), (), ()))
+    for body in (_text(msg), _html(msg)):
+        assert "quiet week in the circle" in body
+        assert "Next check-in" not in body and "NEXT CHECK-IN" not in body
+        assert "Nothing needs your attention this week." in body
+
+
+def test_resources_without_stories_is_not_a_quiet_week() -> None:
+    view = _view(stories=())
+    msg = _digest(view=view)
+    assert "this week in the circle" in _header(msg, "Subject")
+    for body in (_text(msg), _html(msg)):
+        assert "quiet week" not in body
+        assert "No stories this week, only the links below." in body
+        assert "https://example.com/working-out-loud" in body
+
+
+# --- long stories and long digests ------------------------------------------------
+
+LONG_STORY = " ".join(
+    f"Week {n}: I opened the notebook, wrote down one question and asked a colleague about it."
+    for n in range(1, 25)
+) + " THE-VERY-END."
+
+
+def test_shorten_story_keeps_short_stories_whole() -> None:
+    assert shorten_story("Asked my manager for feedback.") == "Asked my manager for feedback."
+    exact = "x" * (STORY_TEXT_LIMIT - 3) + " ab"
+    assert shorten_story(exact) == exact
+
+
+def test_shorten_story_cuts_at_a_sentence() -> None:
+    short = shorten_story(LONG_STORY)
+    kept, note = short[: -len(FULL_STORY_NOTE) - 1], short[-len(FULL_STORY_NOTE) :]
+    assert note == FULL_STORY_NOTE
+    assert kept.endswith("asked a colleague about it.")
+    assert LONG_STORY.startswith(kept)
+    assert STORY_TEXT_LIMIT // 2 <= len(kept) <= STORY_TEXT_LIMIT
+
+
+def test_shorten_story_cuts_at_a_word_and_never_inside_a_url() -> None:
+    words = "and then we talked about it " * 40
+    short = shorten_story(words)
+    assert short.endswith(" " + FULL_STORY_NOTE)
+    assert words.startswith(short.removesuffix(" " + FULL_STORY_NOTE))
+    assert short.removesuffix(" " + FULL_STORY_NOTE).split()[-1] in words.split()
+    url = "https://example.com/" + "a" * 900
+    short = shorten_story("See this, " + url + " and more")
+    assert short == "See this " + FULL_STORY_NOTE
+    assert shorten_story("y" * 900) == "y" * STORY_TEXT_LIMIT + " " + FULL_STORY_NOTE
+
+
+def test_long_story_is_shortened_in_text_only() -> None:
+    view = _view(stories=(StoryView("Dana Long", 3, LONG_STORY, NOW),))
+    msg = _digest(view=view)
+    text, html = _text(msg), _html(msg)
+    assert FULL_STORY_NOTE in text
+    assert "THE-VERY-END." not in text
+    assert "Dana Long, before check-in 3" in text
+    assert "THE-VERY-END." in html
+    assert "full story is in the HTML" not in html
+    # The short story next to it is untouched.
+    assert FULL_STORY_NOTE not in _text(_digest())
+
+
+def _many_stories(count: int) -> tuple[StoryView, ...]:
+    return tuple(
+        StoryView(f"Person {n}", n % 3 or None, f"Story number {n}.", NOW) for n in range(1, count + 1)
+    )
+
+
+def test_long_digest_opens_with_a_table_of_contents() -> None:
+    html = _html(_digest(view=_view(stories=_many_stories(6)), facilitator_section=FacilitatorSection(
+        quiet=("Dana",), bounces=(), strangers=(), notes=()
+    )))
+    assert "In this digest" in html
+    assert html.index("In this digest") < html.index(">Stories</h2>")
+    tags = _tags(html)
+    ids = {attrs["id"] for _, attrs in tags if attrs.get("id")}
+    internal = [href for href in _hrefs(html) if href.startswith("#")]
+    assert {"#stories", "#resources", "#next-checkin", "#prompt", "#for-you"} <= set(internal)
+    assert {f"#story-{n}" for n in range(1, 7)} <= set(internal)
+    assert all(href[1:] in ids for href in internal)
+    assert [tag for tag, _ in tags].count("h1") == 1
+
+
+def test_short_digest_has_no_table_of_contents() -> None:
+    html = _html(_digest(view=_view(stories=_many_stories(5))))
+    assert "In this digest" not in html
+    assert not [href for href in _hrefs(html) if href.startswith("#")]
+    # Many resources alone also make a digest long.
+    resources = tuple(ResourceView(f"https://example.com/{n}", f"R{n}", "Bob") for n in range(10))
+    assert "In this digest" in _html(_digest(view=_view(stories=_many_stories(1), resources=resources)))
 
 
 # --- prompt ---------------------------------------------------------------------
