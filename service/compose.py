@@ -32,6 +32,7 @@ from service.paths import shared_dir
 __all__ = [
     "FULL_STORY_NOTE",
     "STORY_TEXT_LIMIT",
+    "URL_LABEL_LIMIT",
     "CheckinView",
     "DigestView",
     "Envelope",
@@ -52,6 +53,7 @@ __all__ = [
     "shorten_story",
     "templates_dir",
     "text_html",
+    "url_label",
 ]
 
 
@@ -276,6 +278,18 @@ def shorten_story(text: str, limit: int = STORY_TEXT_LIMIT) -> str:
     return f"{kept} {FULL_STORY_NOTE}"
 
 
+URL_LABEL_LIMIT = 72  # characters of a long URL shown as the words of a link
+
+
+def url_label(url: str, limit: int = URL_LABEL_LIMIT) -> str:
+    """`url` for display under its link: cut to `limit` characters with "…" when longer.
+
+    The link itself keeps the whole URL; a 300-character address shown in full
+    fills a phone's screen with nine lines of noise.
+    """
+    return url if len(url) <= limit else url[: limit - 1] + "…"
+
+
 def _first_name(name: str) -> str:
     words = one_line(name).split()
     return words[0] if words else "there"
@@ -314,6 +328,7 @@ def _environment(directory: Path) -> jinja2.Environment:
     env.filters["text_html"] = text_html
     env.filters["join_names"] = _join_names
     env.filters["shorten_story"] = shorten_story
+    env.filters["url_label"] = url_label
     env.tests["web_url"] = is_web_url
     return env
 

@@ -17,6 +17,7 @@ from service import compose
 from service.compose import (
     FULL_STORY_NOTE,
     STORY_TEXT_LIMIT,
+    URL_LABEL_LIMIT,
     CheckinView,
     DigestView,
     Envelope,
@@ -35,6 +36,7 @@ from service.compose import (
     is_web_url,
     sanitize_html,
     shorten_story,
+    url_label,
 )
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -528,6 +530,18 @@ def test_long_story_is_shortened_in_text_only() -> None:
     assert "full story is in the HTML" not in html
     # The short story next to it is untouched.
     assert FULL_STORY_NOTE not in _text(_digest())
+
+
+def test_long_resource_urls_are_shortened_where_shown_only() -> None:
+    url = "https://board.example.com/app/" + "q" * 300
+    view = _view(resources=(ResourceView(url, "", "Bob"), ResourceView(url + "/x", "Board", "Bob")))
+    msg = _digest(view=view)
+    html = _html(msg)
+    assert _hrefs(html).count(url) == 1 and url + "/x" in _hrefs(html)
+    assert url_label(url) in html and url_label(url).endswith("…")
+    assert len(url_label(url)) == URL_LABEL_LIMIT
+    assert url + "/x" in _text(msg) and f"- {url}\n" in _text(msg)  # text/plain: in full
+    assert url_label("https://example.com/short") == "https://example.com/short"
 
 
 def _many_stories(count: int) -> tuple[StoryView, ...]:
