@@ -1,56 +1,9 @@
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-
-from service.config import Config, load_config
+from service.config import Config
 from service.schedule import ParticipantState, checkin_for, checkins, digest_slots, plan
-
-CONFIG = """
-[cohort]
-id = "c1"
-name = "Circle"
-timezone = "America/New_York"
-[facilitator]
-name = "Helen"
-email = "helen@example.org"
-[mail]
-address = "circle@example.org"
-[checkins]
-first = 2026-10-20T12:00:00
-every = "1w"
-count = 4
-duration = "45m"
-location = "https://meet.example.org/x"
-prompt_before = "2d"
-remind_before = "1d"
-[digest]
-weekday = "friday"
-time = "09:00"
-[[participants]]
-name = "Alice"
-email = "alice@example.com"
-[[participants]]
-name = "Bob"
-email = "bob@example.com"
-[smtp]
-host = "h"
-[imap]
-host = "h"
-username = "u"
-password_env = "X"
-"""
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    path = tmp_path / "c.toml"
-    path.write_text(textwrap.dedent(CONFIG))
-    return load_config(path)
-
 
 PEOPLE = [ParticipantState("alice@example.com"), ParticipantState("bob@example.com")]
 

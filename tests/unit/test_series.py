@@ -1,54 +1,15 @@
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from service.calendar import SeriesSpec, occurrence_starts
-from service.config import Config, MovedCheckin, load_config
+from service.config import Config, MovedCheckin
 from service.schedule import checkins, series_checkins
 from service.series import Changes, changes, desired_shape, participant_spec, utc_key
 
 NY = ZoneInfo("America/New_York")
-
-CONFIG = """
-[cohort]
-id = "c1"
-name = "Circle"
-timezone = "America/New_York"
-[facilitator]
-name = "Helen"
-email = "helen@example.org"
-[mail]
-address = "circle@example.org"
-[checkins]
-first = 2026-10-20T12:00:00
-every = "1w"
-count = 4
-duration = "45m"
-location = "https://meet.example.org/x"
-[[participants]]
-name = "Alice"
-email = "alice@example.com"
-[smtp]
-host = "h"
-[imap]
-host = "h"
-username = "u"
-password_env = "X"
-"""
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    path = tmp_path / "c.toml"
-    path.write_text(textwrap.dedent(CONFIG))
-    return load_config(path)
-
 
 def with_checkins(config: Config, **changes_: object) -> Config:
     return dataclasses.replace(config, checkins=dataclasses.replace(config.checkins, **changes_))
