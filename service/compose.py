@@ -11,23 +11,31 @@ names that zone.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import jinja2
-import nh3
-from markupsafe import Markup, escape
 
+from service.localtime import format_local, format_local_range, short_date
 from service.mime import Envelope, attach_calendar, mailbox, new_message, one_line, set_bodies
 from service.paths import shared_dir
+from service.texts import (
+    FULL_STORY_NOTE,
+    STORY_TEXT_LIMIT,
+    URL_LABEL_LIMIT,
+    first_name,
+    is_web_url,
+    join_names,
+    sanitize_html,
+    shorten_story,
+    text_html,
+    url_label,
+)
 
 __all__ = [
     "FULL_STORY_NOTE",
@@ -116,192 +124,6 @@ class FacilitatorSection:
     notes: tuple[str, ...]
 
 
-# --- times ----------------------------------------------------------------
-
-# Names spelled out here rather than strftime("%A"), which follows the
-# process locale and would switch language under a German LC_TIME.
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-
-
-def _in_zone(dt: datetime, tz: str) -> datetime:
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"naive datetime {dt!r}: times must be timezone-aware")
-    return dt.astimezone(ZoneInfo(tz))
-
-
-def _date_words(local: datetime) -> str:
-    return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
-
-
-def _zone_abbreviation(local: datetime) -> str:
-    """EST, BST, CET ... or UTC+05:30 where tzdata has no letters ("+0530")."""
-    name = local.tzname() or ""
-    if name and name[0] not in "+-":
-        return name
-    offset = local.utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds()) // 60
-    sign = "+" if minutes >= 0 else "−"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours:02d}" + (f":{rest:02d}" if rest else "")
-
-
-def _zone_suffix(local: datetime, tz: str) -> str:
-    abbreviation = _zone_abbreviation(local)
-    return abbreviation if abbreviation == tz else f"{abbreviation} ({tz})"
-
-
-def format_local(dt: datetime, tz: str) -> str:
-    """``Tuesday 1 December 2026, 12:00 (America/New_York)``: dt in zone tz."""
-    local = _in_zone(dt, tz)
-    return f"{_date_words(local)}, {local:%H:%M} ({tz})"
-
-
-def format_local_range(start: datetime, end: datetime, tz: str) -> str:
-    """``Tuesday 1 December 2026, 12:00–12:45 EST (America/New_York)``."""
-    first, last = _in_zone(start, tz), _in_zone(end, tz)
-    if last < first:
-        raise ValueError(f"end {end!r} is before start {start!r}")
-    if last.date() == first.date():
-        until = f"{last:%H:%M}"
-    elif last.date() - first.date() == timedelta(days=1):
-        until = f"{last:%H:%M} (next day)"
-    else:
-        until = f"{_date_words(last)}, {last:%H:%M}"
-    return f"{_date_words(first)}, {first:%H:%M}–{until} {_zone_suffix(first, tz)}"
-
-
-def _short_date(dt: datetime, tz: str) -> str:
-    """``Tue 1 Dec``, for subjects."""
-    local = _in_zone(dt, tz)
-    return f"{_WEEKDAYS[local.weekday()][:3]} {local.day} {_MONTHS[local.month - 1][:3]}"
-
-
-# --- HTML from plain text -------------------------------------------------
-
-_ALLOWED_TAGS = {"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote"}
-_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
-_URL_TAIL = ".,;:!?)]}'\""
-_P_STYLE = "margin:0 0 12px;"
-_A_STYLE = "color:#0b57d0; text-decoration:underline; word-break:break-all; overflow-wrap:anywhere;"
-
-
-def sanitize_html(html: str) -> str:
-    """Reduce untrusted HTML to a few formatting tags and http(s) links (nh3)."""
-    return nh3.clean(
-        html,
-        tags=_ALLOWED_TAGS,
-        attributes={"a": {"href"}},
-        url_schemes={"http", "https"},
-        link_rel="noopener noreferrer nofollow",
-    )
-
-
-def is_web_url(url: str) -> bool:
-    """True only for a plain http(s) URL; javascript:, data: and the rest are not links."""
-    if not url or url != url.strip() or any(c.isspace() or ord(c) < 32 for c in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
-def _linkify(line: str) -> Markup:
-    pieces: list[Markup] = []
-    position = 0
-    for match in _URL_IN_TEXT.finditer(line):
-        url = match.group(0).rstrip(_URL_TAIL)
-        pieces.append(escape(line[position : match.start()]))
-        # Markup.format escapes its arguments, quotes included.
-        pieces.append(Markup('<a href="{0}">{0}</a>').format(url))
-        position = match.start() + len(url)
-    pieces.append(escape(line[position:]))
-    return Markup("").join(pieces)
-
-
-def text_html(text: str) -> Markup:
-    """Plain text as escaped HTML: blank lines make paragraphs, newlines <br>, URLs links."""
-    normalised = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    paragraphs = [p for p in re.split(r"\n[ \t]*\n", normalised) if p.strip()]
-    html = "".join(
-        Markup("<p>{}</p>").format(Markup("<br>").join(_linkify(line) for line in p.split("\n")))
-        for p in paragraphs
-    )
-    # Belt and braces: whatever the escaping above missed, nh3 removes. The
-    # margin and link colour go on afterwards (nh3 drops style attributes) because Outlook's
-    # Word engine and Gmail disagree on the default <p> margins.
-    clean = (
-        sanitize_html(html)
-        .replace("<p>", f'<p style="{_P_STYLE}">')
-        .replace('<a href="', f'<a style="{_A_STYLE}" href="')
-    )
-    return Markup(clean)
-
-
-# --- long stories in the plain-text part ----------------------------------
-
-STORY_TEXT_LIMIT = 700  # characters of a story the digest's text/plain part shows
-FULL_STORY_NOTE = "… (the full story is in the HTML version of this email)"
-# The end of a sentence (its closing quote or bracket included), or a line break.
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|\n")
-_WORD_END = re.compile(r"\S(?=\s)")
-
-
-def shorten_story(text: str, limit: int = STORY_TEXT_LIMIT) -> str:
-    """`text` if it fits in `limit` characters, else its start plus `FULL_STORY_NOTE`.
-
-    The cut falls after the last sentence that ends in the second half of the
-    limit, else after the last whole word, so no word (and no URL, which a
-    client would then link half of) is broken; only a text without any space
-    is cut mid-word. The HTML part always carries the whole story.
-    """
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    # One character more than the limit, so a sentence or word ending right at
-    # the limit is seen to end there.
-    head = text[: limit + 1]
-    sentences = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() <= limit]
-    words = [m.end() for m in _WORD_END.finditer(head) if m.end() <= limit]
-    if sentences and sentences[-1] >= limit // 2:
-        cut = sentences[-1]
-    elif words:
-        cut = words[-1]
-    else:
-        cut = limit
-    kept = text[:cut].rstrip().rstrip(",;:–—-").rstrip()
-    return f"{kept} {FULL_STORY_NOTE}"
-
-
-URL_LABEL_LIMIT = 72  # characters of a long URL shown as the words of a link
-
-
-def url_label(url: str, limit: int = URL_LABEL_LIMIT) -> str:
-    """`url` for display under its link: cut to `limit` characters with "…" when longer.
-
-    The link itself keeps the whole URL; a 300-character address shown in full
-    fills a phone's screen with nine lines of noise.
-    """
-    return url if len(url) <= limit else url[: limit - 1] + "…"
-
-
-def _first_name(name: str) -> str:
-    words = one_line(name).split()
-    return words[0] if words else "there"
-
-
-def _join_names(names: Sequence[str]) -> str:
-    names = [one_line(n) for n in names if n.strip()]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
 # --- templates ------------------------------------------------------------
 
 
@@ -324,9 +146,9 @@ def _environment(directory: Path) -> jinja2.Environment:
     )
     env.filters["local"] = format_local
     env.filters["local_range"] = lambda c, tz: format_local_range(c.start, c.end, tz)
-    env.filters["short_date"] = _short_date
+    env.filters["short_date"] = short_date
     env.filters["text_html"] = text_html
-    env.filters["join_names"] = _join_names
+    env.filters["join_names"] = join_names
     env.filters["shorten_story"] = shorten_story
     env.filters["url_label"] = url_label
     env.tests["web_url"] = is_web_url
@@ -355,7 +177,7 @@ def _context(
     return {
         "sender": sender,
         "recipient": recipient,
-        "first_name": _first_name(recipient.name),
+        "first_name": first_name(recipient.name),
         "tz": recipient.timezone,
         "subject": subject,
         "unsubscribe": _unsubscribe_link(envelope),
@@ -397,12 +219,12 @@ def compose_invite(
     cohort = one_line(cohort_name)
     if method == "REQUEST":
         name = "invite"
-        subject = f"Invitation: {cohort} check-ins from {_short_date(first.start, tz)}"
+        subject = f"Invitation: {cohort} check-ins from {short_date(first.start, tz)}"
         if change:
-            subject = f"Updated invitation: {cohort} check-ins from {_short_date(first.start, tz)}"
+            subject = f"Updated invitation: {cohort} check-ins from {short_date(first.start, tz)}"
     else:
         name = "cancel"
-        when = _short_date(first.start, tz)
+        when = short_date(first.start, tz)
         subject = (
             f"Cancelled: {cohort} check-in {first.number} on {when}"
             if len(checkins) == 1
@@ -473,7 +295,7 @@ def compose_prompt(
     needs_consent: bool = False,
 ) -> EmailMessage:
     """The question before a check-in. `goal_reminder` is the participant's week-1 goal."""
-    when = _short_date(checkin.start, recipient.timezone)
+    when = short_date(checkin.start, recipient.timezone)
     subject = f"{one_line(cohort_name)}: your update before check-in {checkin.number} ({when})"
     return _compose_ask(
         "prompt",
@@ -505,7 +327,7 @@ def compose_reminder(
     needs_consent: bool = False,
 ) -> EmailMessage:
     """The nudge to those who have not answered the prompt yet."""
-    when = _short_date(checkin.start, recipient.timezone)
+    when = short_date(checkin.start, recipient.timezone)
     subject = f"Reminder: {one_line(cohort_name)} check-in {checkin.number} ({when})"
     return _compose_ask(
         "reminder",
@@ -553,7 +375,7 @@ def compose_digest(
     every story in full.
     """
     tz = recipient.timezone
-    period = f"{_short_date(view.period_start, tz)} – {_short_date(view.period_end, tz)}"
+    period = f"{short_date(view.period_start, tz)} – {short_date(view.period_end, tz)}"
     quiet_week = not view.stories and not view.resources
     what = "a quiet week in the circle" if quiet_week else "this week in the circle"
     subject = f"{one_line(view.cohort_name)}: {what} ({period})"
