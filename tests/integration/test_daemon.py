@@ -120,3 +120,43 @@ async def test_one_click_unsubscribe(mailserver: DevMailServer, tmp_path: Path,
         assert (await Participant.get(email=people.alice)).status == "active"
         daemon.stop("test")
         await asyncio.wait_for(task, timeout=10)
+
+
+async def test_sighup_reloads_the_config_and_sends_the_change(
+    mailserver: DevMailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    people = new_people(mailserver)
+    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
+    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+                           people.cohort, [people.alice], datetime.now(UTC))
+    async with opened(config, RealClock()) as cohort:
+        daemon = Daemon(cohort)
+        task = asyncio.create_task(daemon.run())
+
+        async def kinds() -> list[str]:
+            return [str(m["X-Circleback-Kind"]) for m in await inbox(mailserver, people.alice)]
+
+        async def invited() -> bool:
+            return "invite" in await kinds()
+
+        await eventually(invited)
+        # A broken edit is refused and the running config stays in force...
+        good = config.path.read_text()
+        config.path.write_text(good.replace('every = "1w"', 'every = "1x"'))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.sleep(1)
+        assert not task.done() and daemon.cohort.config.checkins.every == "1w"
+        # ...a good one is taken, and its change reaches the calendar.
+        config.path.write_text(good.replace('prompt_before = "2d"', 'prompt_before = "2d"\ncancelled = [2]'))
+        os.kill(os.getpid(), signal.SIGHUP)
+
+        async def cancelled() -> bool:
+            return "cancel" in await kinds()
+
+        await eventually(cancelled)
+        assert daemon.cohort.config.checkins.cancelled == (2,)
+        daemon.stop("test")
+        await asyncio.wait_for(task, timeout=10)
