@@ -218,6 +218,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.outbox_wake = asyncio.Event()
         self.schedule_wake = asyncio.Event()
+        self.reloaded = False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -255,7 +256,7 @@ class Daemon:
             return
         self.cohort.config = config
         log.info("Reloaded %s.", config.path)
-        asyncio.get_running_loop().create_task(sync_participants(self.cohort))
+        self.reloaded = True  # the scheduler syncs participants before its next pass
         self.schedule_wake.set()
 
     async def _guard(self, name: str, body: object) -> None:
@@ -289,6 +290,9 @@ class Daemon:
 
     async def _scheduler(self) -> None:
         while not self.stopping.is_set():
+            if self.reloaded:
+                self.reloaded = False
+                await sync_participants(self.cohort)
             done, result = await schedule_pass(self.cohort)
             wakeup = result.next_wakeup
             if done:
