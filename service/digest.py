@@ -99,14 +99,21 @@ async def facilitator_section(cohort: Cohort, start: datetime, now: datetime) ->
                 quiet.append(p.name)
     bounces = [f"{p.name} <{p.email}> ({p.bounce_state} bounce)" for p in people
                if p.bounce_state != "ok"]
-    strange = await InboundMessage.filter(cohort_id=cohort.id, received_at__gt=start,
+    inbound = await InboundMessage.filter(cohort_id=cohort.id, received_at__gt=start,
                                           kind__in=["unknown_sender", "counter", "invalid"])
-    strangers = [f"{m.kind.replace('_', ' ')}: {m.from_addr or 'no sender'} — {m.subject[:80]}"
-                 for m in strange]
+    strangers = [f"{m.from_addr or 'no sender'} (“{m.subject[:80]}”)" for m in inbound
+                 if m.kind == "unknown_sender"]
+    counters = [m for m in inbound if m.kind == "counter"]
+    unreadable = [m for m in inbound if m.kind == "invalid"]
     declines = await Rsvp.filter(participant__cohort_id=cohort.id, partstat="DECLINED",
                                  updated_at__gt=start).prefetch_related("participant")
     notes = [f"{d.participant.name} declined" + (f": “{d.comment}”" if d.comment else "")
              for d in declines]
+    notes += [f"{m.from_addr} proposed another time for a check-in (nothing was changed)"
+              for m in counters]
+    if unreadable:
+        notes.append(f"{len(unreadable)} message(s) could not be used; they are in the IMAP "
+                     "folder circleback/needs-attention")
     names = {p.email: p.name for p in people}
     for action in await Action.filter(cohort_id=cohort.id, kind="round", done_at__gt=start):
         email = action.key.rsplit(":", 1)[-1]

@@ -96,6 +96,12 @@ async def test_cohort_from_invite_to_digest(
     assert "Buy my course" not in text
     html = str(bob_digest.get_body(preferencelist=("html",)).get_content())  # type: ignore[union-attr]
     assert "write one page a day" in html
+    assert "mallory" not in text and "For you only" not in html
+    # Only the facilitator's copy has the private section: who wrote in from outside.
+    facilitator = next(m for m in await inbox(mailserver, people.facilitator)
+                       if m["X-Circleback-Kind"] == "digest")
+    private = str(facilitator.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+    assert f"Wrote in but not in the circle: mallory-{tag}@example.test" in private
 
     # 4. the mailbox is emptied into the folders, nothing deleted
     box = Mailbox(host=mailserver.imap_host, port=mailserver.imap_port, security="none",
