@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tortoise.transactions import in_transaction
+
 from service import db
 from service.actions import perform
 from service.clock import Clock, RealClock
@@ -118,11 +120,15 @@ async def mailbox_pass(cohort: Cohort, mailbox: Mailbox, report: RunReport) -> N
     for i in range(0, len(uids), FETCH_CHUNK):
         # Bounded chunks: memory stays flat however full the mailbox is.
         moves: dict[str, list[int]] = {}
-        for uid, raw in await mailbox.fetch(uids[i:i + FETCH_CHUNK]):
-            result = await _ingest_safely(cohort, raw, uid, cursor, people)
-            report.fetched += 1
-            report.kinds[result.kind] = report.kinds.get(result.kind, 0) + 1
-            moves.setdefault(result.folder, []).append(uid)
+        fetched = await mailbox.fetch(uids[i:i + FETCH_CHUNK])
+        # One durable commit per chunk (each message in its own savepoint); nothing is
+        # moved out of the inbox before the chunk is on disk.
+        async with in_transaction():
+            for uid, raw in fetched:
+                result = await _ingest_safely(cohort, raw, uid, cursor, people)
+                report.fetched += 1
+                report.kinds[result.kind] = report.kinds.get(result.kind, 0) + 1
+                moves.setdefault(result.folder, []).append(uid)
         for folder, moved in moves.items():
             await mailbox.move(moved, folder)
             await InboundMessage.filter(cohort_id=cohort.id, uid__in=moved, state="stored").update(

@@ -1,0 +1,54 @@
+"""A message whose storing fails half-way leaves nothing half-stored: its savepoint is
+rolled back, it is kept for the facilitator, and the rest of its chunk is stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cohort_kit import PASSWORD, cohort_config, new_people
+
+import service.ingest
+from service.clock import ManualClock
+from service.daemon import opened, run_once
+from service.devmail import DevMailServer
+from service.models import InboundMessage, Participant, Resource, Story
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'cb.sqlite3'}"
+    return str(request.getfixturevalue("pg_database"))
+
+
+async def test_a_failing_message_rolls_back_alone(
+    mailserver: DevMailServer, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = new_people(mailserver)
+    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
+    clock = ManualClock(datetime.now(UTC))
+    config = cohort_config(tmp_path, mailserver, db_url, people.cohort, [people.alice], clock.now())
+    real_store = service.ingest._store_story
+
+    async def store_then_fail(*args: object, **kwargs: object) -> None:
+        await real_store(*args, **kwargs)  # type: ignore[arg-type]
+        if "BOOM" in args[4]:  # type: ignore[operator]
+            raise RuntimeError("disk full while storing the links")
+
+    monkeypatch.setattr(service.ingest, "_store_story", store_then_fail)
+    async with opened(config, clock) as cohort:
+        address = cohort.reply_address(await Participant.get(email=people.alice))
+        for n, text in enumerate(["First story.", "BOOM https://example.org/x", "Third story."]):
+            raw = (f"From: Alice <{people.alice}>\r\nTo: {address}\r\nSubject: Re: x\r\n"
+                   f"Message-ID: <m{n}@example.test>\r\n\r\n{text}\r\n").encode()
+            await mailserver.deliver_async(raw, people.cohort)
+        report = await run_once(cohort)
+        assert report.kinds == {"story": 2, "invalid": 1}
+        assert sorted(await Story.all().values_list("text", flat=True)) == ["First story.", "Third story."]
+        assert await Resource.all().count() == 0  # nothing of the failed message is left
+        failed = await InboundMessage.get(kind="invalid")
+        assert "disk full" in failed.reason and failed.folder == "circleback/needs-attention"
