@@ -127,3 +127,12 @@ def make_message(subject: str, body: str = "Hello.\n", sender: str = "alice@exam
 def new_message() -> Callable[..., bytes]:
     """`make_message` as a fixture, so test modules need no import from conftest."""
     return make_message
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes it runs twice: on a SQLite file and on a fresh PostgreSQL
+    database (the CI machine's server at 127.0.0.1:5432)."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'cb.sqlite3'}"
+    return str(request.getfixturevalue("pg_database"))

@@ -22,13 +22,6 @@ from service.report import status_report
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'cb.sqlite3'}"
-    return str(request.getfixturevalue("pg_database"))
-
-
 async def test_cohort_from_invite_to_digest(
     mailserver: DevMailServer, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,13 +18,6 @@ from service.models import InboundMessage, Participant, Resource, Story
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'cb.sqlite3'}"
-    return str(request.getfixturevalue("pg_database"))
-
-
 async def test_a_failing_message_rolls_back_alone(
     mailserver: DevMailServer, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

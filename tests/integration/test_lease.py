@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -11,13 +10,6 @@ from service import db
 from service.lease import acquire, holder_of, release
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'cb.sqlite3'}"
-    return str(request.getfixturevalue("pg_database"))
 
 
 async def test_lease_is_held_renewed_and_taken_over(db_url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -37,13 +36,6 @@ async def downgrade_to_version_3(url: str) -> None:
             await pg.execute(statement)
     finally:
         await pg.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'cb.sqlite3'}"
-    return str(request.getfixturevalue("pg_database"))
 
 
 async def test_version_3_database_gains_the_consent_columns(db_url: str) -> None:
