@@ -108,6 +108,9 @@ async def mailbox_pass(cohort: Cohort, mailbox: Mailbox, report: RunReport) -> N
                     "the start. Messages seen before are recognised and not stored twice.", name)
         cursor.uidvalidity, cursor.last_uid = uidvalidity, 0
         await cursor.save(update_fields=["uidvalidity", "last_uid"])
+        # Messages stored but not yet moved carry UIDs of the old mailbox: they are read
+        # again under their new UIDs (and moved then), never moved by their old numbers.
+        await InboundMessage.filter(cohort_id=cohort.id, state="stored").update(uid=0)
     for folder in (PROCESSED, NEEDS_ATTENTION):
         await mailbox.ensure_folder(folder)
     # Stored but not moved (a crash between the two): finish the move.
@@ -116,10 +119,13 @@ async def mailbox_pass(cohort: Cohort, mailbox: Mailbox, report: RunReport) -> N
         if pending.uid <= cursor.last_uid:
             await _move(mailbox, int(pending.uid), pending.folder or PROCESSED, pending.id)
     uids = await mailbox.uids_after(cursor.last_uid)
+    if not uids:
+        return
     people = await participant_emails(cohort)
     for i in range(0, len(uids), FETCH_CHUNK):
         # Bounded chunks: memory stays flat however full the mailbox is.
         moves: dict[str, list[int]] = {}
+        stored: dict[str, list[int]] = {}  # InboundMessage ids, by folder
         fetched = await mailbox.fetch(uids[i:i + FETCH_CHUNK])
         # One durable commit per chunk (each message in its own savepoint); nothing is
         # moved out of the inbox before the chunk is on disk.
@@ -129,10 +135,11 @@ async def mailbox_pass(cohort: Cohort, mailbox: Mailbox, report: RunReport) -> N
                 report.fetched += 1
                 report.kinds[result.kind] = report.kinds.get(result.kind, 0) + 1
                 moves.setdefault(result.folder, []).append(uid)
+                if result.row_id is not None:
+                    stored.setdefault(result.folder, []).append(result.row_id)
         for folder, moved in moves.items():
             await mailbox.move(moved, folder)
-            await InboundMessage.filter(cohort_id=cohort.id, uid__in=moved, state="stored").update(
-                state="moved")
+            await InboundMessage.filter(id__in=stored.get(folder, [])).update(state="moved")
 
 
 async def _ingest_safely(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor,
@@ -144,13 +151,13 @@ async def _ingest_safely(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCu
     except Exception as exc:
         log.exception("Could not process message UID %d; it is kept in %s.", uid, NEEDS_ATTENTION)
         reason = f"could not be processed: {type(exc).__name__}: {exc}"
-        await InboundMessage.create(
+        row = await InboundMessage.create(
             cohort_id=cohort.id, message_id=f"uid:{cursor.uidvalidity}:{uid}", uid=uid,
             kind="invalid", reason=reason[:1000], folder=NEEDS_ATTENTION, raw_message=raw[:5_000_000],
             received_at=cohort.clock.now())
         cursor.last_uid = max(cursor.last_uid, uid)
         await cursor.save(update_fields=["last_uid"])
-        return Ingested("invalid", NEEDS_ATTENTION, reason=reason)
+        return Ingested("invalid", NEEDS_ATTENTION, row.id, reason)
 
 
 async def _move(mailbox: Mailbox, uid: int, folder: str, row_id: int | None) -> None:

@@ -47,7 +47,7 @@ ATTENTION_KINDS = {"invalid", "unknown_sender", "counter"}
 class Ingested:
     kind: str
     folder: str
-    duplicate: bool = False
+    row_id: int | None = None  # the InboundMessage stored; None: seen before
     reason: str = ""
 
 
@@ -93,7 +93,9 @@ async def classification_context(cohort: Cohort, raw: bytes,
 
 
 def message_key(parsed: ParsedMessage | None, raw: bytes) -> str:
-    if parsed is not None and parsed.message_id:
+    """The deduplication key: the Message-ID (parse_message already falls back to a hash of
+    the raw message when there is none), or that hash for what could not be parsed."""
+    if parsed is not None:
         return parsed.message_id[:500]
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
@@ -110,11 +112,11 @@ async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor,
         cursor.last_uid = max(cursor.last_uid, uid)
         await cursor.save(update_fields=["last_uid"])
         if await InboundMessage.exists(cohort_id=cohort.id, message_id=key):
-            return Ingested(result.kind, PROCESSED, duplicate=True, reason="seen before")
+            return Ingested(result.kind, PROCESSED, reason="seen before")
         participant = None
         if result.participant:
             participant = await Participant.get_or_none(cohort_id=cohort.id, email=result.participant)
-        await InboundMessage.create(
+        row = await InboundMessage.create(
             cohort_id=cohort.id, message_id=key, uid=uid, kind=result.kind, participant=participant,
             from_addr=parsed.from_addr if parsed else "", subject=parsed.subject[:500] if parsed else "",
             reason=result.reason, folder=folder, state="stored", received_at=now,
@@ -132,7 +134,7 @@ async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor,
                               "If they have a new one, change it in the config and reload.",
                               f"notice:bounce:{key}", now)
     _log_result(result, parsed)
-    return Ingested(result.kind, folder, reason=result.reason)
+    return Ingested(result.kind, folder, row.id, result.reason)
 
 
 def _log_result(result: Classification, parsed: ParsedMessage | None) -> None:

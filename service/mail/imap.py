@@ -116,6 +116,7 @@ class Mailbox:
         self._imap: Any = None  # aioimaplib.IMAP4 (untyped library)
         self._lost: asyncio.Future[None] | None = None
         self._delimiter: str | None = None
+        self._folders: set[str] = set()  # made sure of on this connection
         self._prefix = ""
         self._seen_uid = 0
         self._lock = asyncio.Lock()
@@ -137,6 +138,7 @@ class Mailbox:
     async def connect(self) -> None:
         """Connect, upgrade to TLS if configured, log in. Raises ImapConnectionError/AuthError."""
         await self.close()
+        self._folders.clear()
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
         if self.security == "tls":
@@ -331,17 +333,20 @@ class Mailbox:
         return sorted(results)
 
     async def ensure_folder(self, name: str) -> None:
-        """CREATE (and SUBSCRIBE) `name` unless it exists; "/" separates levels in `name`."""
+        """CREATE (and SUBSCRIBE) `name` unless it exists; "/" separates levels in `name`.
+        Asked of the server once per connection: the watcher calls this on every pass."""
+        if name in self._folders:
+            return
         async with self._lock:
             server_name = self._server_name(name, await self._hierarchy())
             listed = await self._ok("LIST", self._conn().list, '""', server_name)
-            if any(bytes(line).startswith(b"(") for line in listed.lines[:-1]):
-                return
-            response = await self._call("CREATE", self._conn().create, server_name)
-            if response.result != "OK" and "ALREADYEXISTS" not in _text(response):
-                raise ImapCommandError(f"CREATE {name} failed on {self.where}: {_text(response)}")
-            # Subscribed, so the facilitator's own mail client shows the folder.
-            await self._call("SUBSCRIBE", self._conn().subscribe, server_name)
+            if not any(bytes(line).startswith(b"(") for line in listed.lines[:-1]):
+                response = await self._call("CREATE", self._conn().create, server_name)
+                if response.result != "OK" and "ALREADYEXISTS" not in _text(response):
+                    raise ImapCommandError(f"CREATE {name} failed on {self.where}: {_text(response)}")
+                # Subscribed, so the facilitator's own mail client shows the folder.
+                await self._call("SUBSCRIBE", self._conn().subscribe, server_name)
+        self._folders.add(name)
 
     async def move(self, uid: int | Sequence[int], folder: str) -> None:
         """Move one message (or several, in one command) to `folder` (made by

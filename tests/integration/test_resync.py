@@ -12,7 +12,7 @@ from cohort_kit import PASSWORD, cohort_config, new_people
 from service.clock import ManualClock
 from service.daemon import opened, run_once
 from service.devmail import DevMailServer
-from service.models import MailboxCursor, Participant, Story
+from service.models import InboundMessage, MailboxCursor, Participant, Story
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +36,14 @@ async def test_uidvalidity_change_resyncs_without_duplicates(
         # The server lost its UID state (a restore, a migration): same mail, new UIDs.
         await mailserver.deliver_async(reply, people.cohort)
         await MailboxCursor.filter(cohort_id="flow").update(uidvalidity=1, last_uid=10_000)
+        # A message stored but never moved under the old UIDs (a crash between the two):
+        # its old UID now names some other message, which must not be moved for it.
+        await InboundMessage.create(cohort_id="flow", message_id="stale@example.test", uid=1,
+                                    kind="story", state="stored", folder="circleback/processed",
+                                    received_at=clock.now())
         report = await run_once(cohort)
         assert report.fetched == 1  # read again from the start, not from UID 10,000
         assert await Story.filter(participant=alice).count() == 1
         cursor = await MailboxCursor.get(cohort_id="flow")
         assert cursor.uidvalidity != 1 and cursor.last_uid < 10_000
+        assert (await InboundMessage.get(message_id="stale@example.test")).uid == 0
