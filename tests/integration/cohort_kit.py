@@ -13,6 +13,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import icalendar
+import pytest
 
 from service.config import Config, load_config
 from service.devmail import DevMailServer
@@ -22,11 +23,13 @@ from service.mail.smtp import SmtpSender
 PASSWORD = "secret"
 
 
-def cohort_config(tmp: Path, mail: DevMailServer, db_url: str, cohort: str, people: list[str],
-                  start: datetime, *, first_in: timedelta = timedelta(days=1),
+def cohort_config(tmp: Path, mail: DevMailServer, db_url: str | None, cohort: str,
+                  people: list[str], start: datetime, *, first_in: timedelta = timedelta(days=1),
                   checkins_extra: str = "", duration: str = "45m", cohort_extra: str = "",
                   count: int = 3) -> Config:
-    """A cohort in UTC (participants in Europe/Berlin) on the session's mail server."""
+    """A cohort in UTC (participants in Europe/Berlin) on the session's mail server;
+    ``db_url`` None: a SQLite file in ``tmp``."""
+    db_url = db_url or f"sqlite://{tmp / 'cb.sqlite3'}"
     first = (start + first_in).astimezone(UTC).replace(tzinfo=None, microsecond=0)
     parts = "".join(f'[[participants]]\nname = "{p.split("@")[0].title()} Tester"\n'
                     f'email = "{p}"\ntimezone = "Europe/Berlin"\n' for p in people)
@@ -136,8 +139,11 @@ class People:
     facilitator: str
 
 
-def new_people(mail: DevMailServer) -> People:
-    """Fresh accounts for one test: the cohort mailbox, two participants, the facilitator."""
+def new_people(mail: DevMailServer, monkeypatch: pytest.MonkeyPatch | None = None) -> People:
+    """Fresh accounts for one test: the cohort mailbox, two participants, the facilitator
+    (and, given ``monkeypatch``, the password variable cohort_config names)."""
+    if monkeypatch is not None:
+        monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
     tag = uuid.uuid4().hex[:8]
     people = People(tag, f"circle-{tag}@cohort.test", f"alice-{tag}@example.test",
                     f"bob-{tag}@example.test", f"helen-circle-{tag}@example.test")

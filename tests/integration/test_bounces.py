@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cohort_kit import PASSWORD, cohort_config, inbox, new_people
+from cohort_kit import cohort_config, inbox, new_people
 
 from service.clock import ManualClock
 from service.daemon import opened, run_once
@@ -20,10 +20,9 @@ DSN = Path(__file__).parent.parent / "fixtures" / "mail" / "postfix_bounce_dsn.e
 
 async def test_hard_bounce(mailserver: DevMailServer, tmp_path: Path,
                            monkeypatch: pytest.MonkeyPatch) -> None:
-    people = new_people(mailserver)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
+    people = new_people(mailserver, monkeypatch)
     clock = ManualClock(datetime.now(UTC))
-    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+    config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice, people.bob], clock.now())
     async with opened(config, clock) as cohort:
         await run_once(cohort)

@@ -77,17 +77,15 @@ def reply(people: People, alice_invite: Message, sequence: int, partstat: str,
 async def test_changes_reach_each_calendar_once(
     mailserver: DevMailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    people = new_people(mailserver)
+    people = new_people(mailserver, monkeypatch)
     carol = f"carol-{people.tag}@example.test"
     mailserver.add_user(carol, PASSWORD)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
     start = datetime(2030, 3, 1, 9, tzinfo=UTC)
     clock = ManualClock(start)
-    db = f"sqlite://{tmp_path / 'cb.sqlite3'}"
     seen = Seen(mailserver)
 
     def config(members: list[str], extra: str = "", duration: str = "45m") -> Config:
-        return cohort_config(tmp_path, mailserver, db, people.cohort, members, start,
+        return cohort_config(tmp_path, mailserver, None, people.cohort, members, start,
                              first_in=timedelta(days=10), checkins_extra=extra, duration=duration)
 
     async def once(cfg: Config) -> None:

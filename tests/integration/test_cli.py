@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cohort_kit import PASSWORD, cohort_config, new_people
+from cohort_kit import cohort_config, new_people
 
 from service.cli import main
 from service.devmail import DevMailServer
@@ -27,9 +27,8 @@ def closed_port() -> int:
 
 @pytest.fixture
 def config_path(mailserver: DevMailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    people = new_people(mailserver)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
-    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+    people = new_people(mailserver, monkeypatch)
+    config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice, people.bob], datetime.now(UTC))
     return config.path
 

@@ -25,9 +25,8 @@ pytestmark = pytest.mark.integration
 async def test_cohort_from_invite_to_digest(
     mailserver: DevMailServer, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    people = new_people(mailserver)
+    people = new_people(mailserver, monkeypatch)
     tag, cohort_addr, alice, bob = people.tag, people.cohort, people.alice, people.bob
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
     clock = ManualClock(datetime.now(UTC))
     config = cohort_config(tmp_path, mailserver, db_url, cohort_addr, [alice, bob], clock.now())
 

@@ -31,9 +31,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 20.0
 async def test_daemon_runs_flows_and_stops_cleanly(
     mailserver: DevMailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    people = new_people(mailserver)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
-    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+    people = new_people(mailserver, monkeypatch)
+    config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice, people.bob], datetime.now(UTC))
     async with opened(config, RealClock()) as cohort:
         daemon = Daemon(cohort)
@@ -86,9 +85,8 @@ async def test_one_click_unsubscribe(mailserver: DevMailServer, tmp_path: Path,
     from service.config import load_config
     from service.models import Participant
 
-    people = new_people(mailserver)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
-    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+    people = new_people(mailserver, monkeypatch)
+    config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice, people.bob], datetime.now(UTC))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,9 +126,8 @@ async def test_sighup_reloads_the_config_and_sends_the_change(
     import os
     import signal
 
-    people = new_people(mailserver)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
-    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+    people = new_people(mailserver, monkeypatch)
+    config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice], datetime.now(UTC))
     async with opened(config, RealClock()) as cohort:
         daemon = Daemon(cohort)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cohort_kit import PASSWORD, cohort_config, new_people
+from cohort_kit import cohort_config, new_people
 
 import service.ingest
 from service.clock import ManualClock
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.integration
 async def test_a_failing_message_rolls_back_alone(
     mailserver: DevMailServer, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    people = new_people(mailserver)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
+    people = new_people(mailserver, monkeypatch)
     clock = ManualClock(datetime.now(UTC))
     config = cohort_config(tmp_path, mailserver, db_url, people.cohort, [people.alice], clock.now())
     real_store = service.ingest._store_story

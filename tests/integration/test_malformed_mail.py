@@ -48,10 +48,9 @@ def generated(frm: str, to: str) -> Iterator[tuple[str, bytes]]:
 async def test_malformed_mail_is_kept_and_the_watcher_survives(
     mailserver: DevMailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    people = new_people(mailserver)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
+    people = new_people(mailserver, monkeypatch)
     clock = ManualClock(datetime.now(UTC))
-    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+    config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice], clock.now())
     async with opened(config, clock) as cohort:
         alice = await Participant.get(email=people.alice)

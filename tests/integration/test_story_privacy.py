@@ -8,7 +8,7 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-from cohort_kit import PASSWORD, cohort_config, inbox, new_people, send, thunderbird_reply
+from cohort_kit import cohort_config, inbox, new_people, send, thunderbird_reply
 from tortoise.transactions import in_transaction
 
 from service.clock import ManualClock
@@ -36,10 +36,9 @@ async def digest_now(cohort: Cohort, tag: str) -> None:
 async def test_consent_private_and_another_round(
     mailserver: DevMailServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    people = new_people(mailserver)
-    monkeypatch.setenv("CB_FLOW_PASSWORD", PASSWORD)
+    people = new_people(mailserver, monkeypatch)
     clock = ManualClock(datetime.now(UTC))
-    config = cohort_config(tmp_path, mailserver, f"sqlite://{tmp_path / 'cb.sqlite3'}",
+    config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice, people.bob], clock.now(),
                            cohort_extra="stories_need_consent = true", count=1)
     async with opened(config, clock) as cohort:
