@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from service.cohort import Cohort
-from service.compose import Envelope, compose_prompt, compose_reminder
+from service.compose import compose_prompt
 from service.digest import build_and_queue_digest
 from service.invitations import checkin_view
 from service.models import Action, Participant
@@ -57,16 +57,14 @@ def prompt_message(cohort: Cohort, participant: Participant, kind: str, number: 
     series = checkins(cohort.config.checkins)
     checkin = next(c for c in series if c.number == number)
     goal = participant.goal if number > 1 and participant.goal else None
-    compose = compose_prompt if kind == "prompt" else compose_reminder
-    return compose(
+    return compose_prompt(
         sender=cohort.sender(), recipient=cohort.recipient(participant),
         cohort_name=cohort.config.cohort.name, checkin=checkin_view(cohort, checkin),
         question=question_for(cohort.config, number), goal_reminder=goal,
-        envelope=Envelope(message_id=cohort.message_id(key), list_id=cohort.list_id(),
-                          unsubscribe_mailto=f"{cohort.reply_address(participant)}?subject=stop",
-                          unsubscribe_url=cohort.unsubscribe_url(participant)),
+        envelope=cohort.envelope(key, listed=True, participant=participant),
         now=now, last=checkin.number == series[-1].number,
         needs_consent=cohort.config.cohort.stories_need_consent and not participant.consented,
+        reminder=kind == "reminder",
     )
 
 

@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from service import tokens
 from service.clock import Clock
-from service.compose import Recipient, Sender
+from service.compose import Envelope, Recipient, Sender
 from service.config import Config
 from service.models import Action, Participant, Story
 from service.schedule import ParticipantState
@@ -57,6 +57,17 @@ class Cohort:
 
     def list_id(self) -> str:
         return f"{self.id}.{self.config.mail.domain}"
+
+    def envelope(self, key: str, *, listed: bool = False,
+                 participant: Participant | None = None) -> Envelope:
+        """Message-ID from the action's key; for list mail (prompts, digests) the List-Id,
+        and for a participant's copy their own unsubscribe addresses (RFC 2369, 8058)."""
+        if not listed:
+            return Envelope(message_id=self.message_id(key))
+        return Envelope(
+            message_id=self.message_id(key), list_id=self.list_id(),
+            unsubscribe_mailto=f"{self.reply_address(participant)}?subject=stop" if participant else None,
+            unsubscribe_url=self.unsubscribe_url(participant) if participant else None)
 
     def unsubscribe_url(self, participant: Participant) -> str | None:
         base = self.config.mail.base_url

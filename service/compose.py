@@ -53,7 +53,6 @@ __all__ = [
     "compose_digest",
     "compose_invite",
     "compose_prompt",
-    "compose_reminder",
     "format_local",
     "format_local_range",
     "is_web_url",
@@ -248,9 +247,7 @@ def compose_invite(
     return msg
 
 
-def _compose_ask(
-    name: str,
-    subject: str,
+def compose_prompt(
     *,
     sender: Sender,
     recipient: Recipient,
@@ -262,7 +259,16 @@ def _compose_ask(
     now: datetime,
     last: bool = False,
     needs_consent: bool = False,
+    reminder: bool = False,
 ) -> EmailMessage:
+    """The question before a check-in, or with ``reminder`` the nudge to those who have not
+    answered yet. ``goal_reminder`` is the participant's week-1 goal."""
+    when = short_date(checkin.start, recipient.timezone)
+    cohort = one_line(cohort_name)
+    if reminder:
+        name, subject = "reminder", f"Reminder: {cohort} check-in {checkin.number} ({when})"
+    else:
+        name, subject = "prompt", f"{cohort}: your update before check-in {checkin.number} ({when})"
     context = _context(
         sender,
         recipient,
@@ -279,70 +285,6 @@ def _compose_ask(
     msg = _message(sender, recipient, subject, envelope, now, cohort_name, bulk=True)
     set_bodies(msg, text, html)
     return msg
-
-
-def compose_prompt(
-    *,
-    sender: Sender,
-    recipient: Recipient,
-    cohort_name: str,
-    checkin: CheckinView,
-    question: str,
-    goal_reminder: str | None,
-    envelope: Envelope,
-    now: datetime,
-    last: bool = False,
-    needs_consent: bool = False,
-) -> EmailMessage:
-    """The question before a check-in. `goal_reminder` is the participant's week-1 goal."""
-    when = short_date(checkin.start, recipient.timezone)
-    subject = f"{one_line(cohort_name)}: your update before check-in {checkin.number} ({when})"
-    return _compose_ask(
-        "prompt",
-        subject,
-        sender=sender,
-        recipient=recipient,
-        cohort_name=cohort_name,
-        checkin=checkin,
-        question=question,
-        goal_reminder=goal_reminder,
-        envelope=envelope,
-        now=now,
-        last=last,
-        needs_consent=needs_consent,
-    )
-
-
-def compose_reminder(
-    *,
-    sender: Sender,
-    recipient: Recipient,
-    cohort_name: str,
-    checkin: CheckinView,
-    question: str,
-    goal_reminder: str | None,
-    envelope: Envelope,
-    now: datetime,
-    last: bool = False,
-    needs_consent: bool = False,
-) -> EmailMessage:
-    """The nudge to those who have not answered the prompt yet."""
-    when = short_date(checkin.start, recipient.timezone)
-    subject = f"Reminder: {one_line(cohort_name)} check-in {checkin.number} ({when})"
-    return _compose_ask(
-        "reminder",
-        subject,
-        sender=sender,
-        recipient=recipient,
-        cohort_name=cohort_name,
-        checkin=checkin,
-        question=question,
-        goal_reminder=goal_reminder,
-        envelope=envelope,
-        now=now,
-        last=last,
-        needs_consent=needs_consent,
-    )
 
 
 # A digest this long opens with a table of contents (the HTML part only).

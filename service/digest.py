@@ -11,7 +11,6 @@ from service.cohort import Cohort
 from service.compose import (
     CheckinView,
     DigestView,
-    Envelope,
     FacilitatorSection,
     ResourceView,
     StoryView,
@@ -160,21 +159,17 @@ async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetim
     for p in await Participant.filter(cohort_id=cohort.id, status__in=["active", "paused"]):
         if p.bounce_state == "hard":
             continue
-        key = f"digest:{digest.id}:{p.email}"
         message = compose_digest(
             sender=cohort.sender(), recipient=cohort.recipient(p), view=content.view,
-            envelope=Envelope(message_id=cohort.message_id(key), list_id=cohort.list_id(),
-                              unsubscribe_mailto=f"{cohort.reply_address(p)}?subject=stop",
-                              unsubscribe_url=cohort.unsubscribe_url(p)),
+            envelope=cohort.envelope(f"digest:{digest.id}:{p.email}", listed=True, participant=p),
             now=now)
         await enqueue(message, cohort_id=cohort.id, kind="digest", now=now, participant=p,
                       mail_from=cohort.config.mail.address,
                       send_at=None if force else local_send_time(cohort, p, now))
         queued += 1
-    key = f"digest:{digest.id}:facilitator"
     message = compose_digest(
         sender=cohort.sender(), recipient=cohort.facilitator_recipient(), view=content.view,
-        envelope=Envelope(message_id=cohort.message_id(key), list_id=cohort.list_id()),
+        envelope=cohort.envelope(f"digest:{digest.id}:facilitator", listed=True),
         now=now, facilitator_section=content.facilitator)
     await enqueue(message, cohort_id=cohort.id, kind="digest", now=now,
                   mail_from=cohort.config.mail.address)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from tortoise.transactions import in_transaction
 
 from service.cohort import Cohort
-from service.compose import Envelope, compose_control_ack
+from service.compose import compose_control_ack
 from service.inbound.classify import Classification, ClassifyContext, classify
 from service.inbound.parse import ParsedMessage
 from service.models import (
@@ -255,7 +255,7 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
 async def _ack(cohort: Cohort, p: Participant, text: str, key: str, now: datetime) -> None:
     """A short answer to a participant's own (never an automatic) message."""
     message = compose_control_ack(sender=cohort.sender(), recipient=cohort.recipient(p), text=text,
-                                  envelope=Envelope(message_id=cohort.message_id(key)), now=now)
+                                  envelope=cohort.envelope(key), now=now)
     await enqueue(message, cohort_id=cohort.id, kind="ack", now=now, participant=p,
                   mail_from=cohort.config.mail.address)
 
@@ -315,7 +315,7 @@ async def _notify(cohort: Cohort, subject: str, text: str, key: str, now: dateti
     """A short email to the facilitator (never to the sender of what caused it)."""
     message = compose_control_ack(sender=cohort.sender(), recipient=cohort.facilitator_recipient(),
                                   text=text, subject=subject,
-                                  envelope=Envelope(message_id=cohort.message_id(key)), now=now)
+                                  envelope=cohort.envelope(key), now=now)
     await enqueue(message, cohort_id=cohort.id, kind="notice", now=now,
                   mail_from=cohort.config.mail.address)
 

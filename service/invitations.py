@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from service import calendar
 from service.cohort import Cohort
-from service.compose import CheckinView, Envelope, compose_invite
+from service.compose import CheckinView, compose_invite
 from service.durations import format_duration, parse_duration
 from service.models import Action, CalendarCopy, Participant, SeriesState
 from service.outbox import enqueue
@@ -150,7 +150,7 @@ async def request_message(cohort: Cohort, p: Participant, sequence: int, what: l
     first_key = spec.first_start.astimezone(UTC)
     views = [checkin_view(cohort, x) for x in checkins(c)
              if x.original_start.astimezone(UTC) >= first_key]
-    envelope = Envelope(message_id=cohort.message_id(f"invite:{p.email}:{sequence}:{now}"))
+    envelope = cohort.envelope(f"invite:{p.email}:{sequence}")
     return compose_invite(
         sender=cohort.sender(), recipient=cohort.recipient(p),
         cohort_name=cohort.config.cohort.name, facilitator_name=cohort.config.facilitator.name,
@@ -179,4 +179,4 @@ def cancel_message(cohort: Cohort, p: Participant, sequence: int, now: datetime,
         sender=cohort.sender(), recipient=cohort.recipient(p),
         cohort_name=cohort.config.cohort.name, facilitator_name=cohort.config.facilitator.name,
         checkins=views, every_text=every_text(cohort), ics=ics, method="CANCEL",
-        envelope=Envelope(message_id=cohort.message_id(key)), now=now)
+        envelope=cohort.envelope(key), now=now)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from service.actions import prompt_message
 from service.cohort import Cohort
-from service.compose import Envelope, compose_digest
+from service.compose import compose_digest
 from service.digest import gather
 from service.models import Participant
 from service.schedule import checkins
@@ -43,8 +43,8 @@ async def preview(cohort: Cohort, what: str, *, participant: str | None = None,
         content = await gather(cohort, now)
         message = compose_digest(sender=cohort.sender(), recipient=cohort.recipient(p),
                                  view=content.view, now=now,
-                                 envelope=Envelope(message_id=cohort.message_id(f"preview:{now}"),
-                                                   list_id=cohort.list_id()))
+                                 envelope=cohort.envelope(f"preview:{now}", listed=True,
+                                                          participant=p))
     eml = out or Path(f"preview-{what}.eml")
     eml.write_bytes(message.as_bytes())
     html_path = eml.with_suffix(".html")

@@ -30,7 +30,6 @@ from service.compose import (
     compose_digest,
     compose_invite,
     compose_prompt,
-    compose_reminder,
     format_local,
     format_local_range,
     is_web_url,
@@ -292,7 +291,7 @@ def test_one_click_only_with_an_https_url() -> None:
 
 def test_prompt_and_reminder_are_list_mail_ack_is_not() -> None:
     assert _prompt()["Precedence"] == "list"
-    reminder = compose_reminder(
+    reminder = compose_prompt(
         sender=SENDER,
         recipient=ALICE,
         cohort_name="Orlando",
@@ -301,8 +300,10 @@ def test_prompt_and_reminder_are_list_mail_ack_is_not() -> None:
         goal_reminder=None,
         envelope=ENVELOPE,
         now=NOW,
+        reminder=True,
     )
     assert reminder["Precedence"] == "list"
+    assert str(reminder["Subject"]).startswith("Reminder: Orlando check-in")
     assert reminder["Subject"].startswith("Reminder: ")
     ack = compose_control_ack(
         sender=SENDER,
