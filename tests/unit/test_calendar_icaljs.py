@@ -1,7 +1,7 @@
 """Our REQUEST/CANCEL output read by an independent parser: ical.js (Thunderbird's).
 
-Needs Node and ``npm install --prefix tests/tools`` (tests/tools/package.json); skipped
-without them. ical.js has no zone database of its own: every TZID resolves through the
+Needs Node and ``npm ci --prefix tests/tools`` (done by ``.ci/setup --test``); the tests
+fail, not skip, without them: a validator that did not run proves nothing. ical.js has no zone database of its own: every TZID resolves through the
 VTIMEZONE we send, so correct UTC instants here mean our VTIMEZONE is right.
 """
 
@@ -32,10 +32,13 @@ TOOLS = Path(__file__).parent.parent / "tools"
 SCRIPT = TOOLS / "icaljs_validate.mjs"
 NODE = shutil.which("node")
 
-pytestmark = pytest.mark.skipif(
-    NODE is None or not (TOOLS / "node_modules" / "ical.js").is_dir(),
-    reason="needs node and `npm install --prefix tests/tools`",
-)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def icaljs_installed() -> None:
+    if NODE is None or not (TOOLS / "node_modules" / "ical.js").is_dir():
+        pytest.fail("ical.js is not installed: run `bash .ci/setup --test` "
+                    "(apt-get install -y nodejs npm; npm ci --prefix tests/tools)", pytrace=False)
 
 ORGANIZER = Organizer(name="Orlando circle", address="circle+k3j9x2@example.org")
 ATTENDEE = Attendee(name="Alice Example", email="alice@example.com")
