@@ -1,7 +1,8 @@
 """Our REQUEST/CANCEL output read by an independent parser: ical.js (Thunderbird's).
 
 Needs Node and ``npm ci --prefix tests/tools`` (done by ``.ci/setup --test``); the tests
-fail, not skip, without them: a validator that did not run proves nothing. ical.js has no zone database of its own: every TZID resolves through the
+fail, not skip, without them: a validator that did not run proves nothing.
+ical.js has no zone database of its own: every TZID resolves through the
 VTIMEZONE we send, so correct UTC instants here mean our VTIMEZONE is right.
 """
 
