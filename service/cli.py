@@ -65,7 +65,37 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(p, file=sys.stderr)
         return 1
     print(f"{args.config} is valid.")
+    if args.connect:
+        failures = asyncio.run(_check_servers(config))
+        for line in failures:
+            print(line, file=sys.stderr)
+        if failures:
+            return 1
+        print("SMTP and IMAP logins work.")
     return 0
+
+
+async def _check_servers(config: Config) -> list[str]:
+    """Log in to both servers once, as the daemon would; what went wrong, in sentences."""
+    from service.daemon import mailbox_client
+    from service.mail.imap import ImapError
+    from service.mail.smtp import check_smtp
+
+    s = config.smtp
+    failures = []
+    smtp = await check_smtp(s.host, s.port, s.security, s.username, s.password(),  # type: ignore[arg-type]
+                            s.timeout, tls_context=s.tls_context())
+    if smtp:
+        failures.append(f"SMTP: {smtp}")
+    mailbox = mailbox_client(config)
+    try:
+        await mailbox.connect()
+        await mailbox.select(config.imap.mailbox)
+    except ImapError as exc:
+        failures.append(f"IMAP: {exc}")
+    finally:
+        await mailbox.close()
+    return failures
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -193,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("check", help="validate a config; exit 1 with precise errors")
     s.add_argument("config")
+    s.add_argument("--connect", action="store_true",
+                   help="also log in to the SMTP and IMAP servers once")
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("run", help="run the daemon (--once: do all due work and exit)")

@@ -62,6 +62,19 @@ def test_check_run_status_preview_digest(config_path: Path, capsys: pytest.Captu
     assert "sent 3 message(s)" in capsys.readouterr().out
 
 
+def test_check_connect_logs_in_to_both_servers(config_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(config_path), "--connect"]) == 0
+    assert "SMTP and IMAP logins work." in capsys.readouterr().out
+    text = config_path.read_text()
+    smtp_port = text.split("[smtp]")[1].split("port = ")[1].split("\n")[0]
+    config_path.write_text(text.replace(f"port = {smtp_port}\n", f"port = {closed_port()}\n", 1))
+    monkeypatch.setenv("CB_FLOW_PASSWORD", "not-the-password")
+    assert main(["check", str(config_path), "--connect"]) == 1
+    err = capsys.readouterr().err
+    assert "SMTP: could not connect" in err and "IMAP: IMAP login failed" in err
+
+
 def test_wrong_imap_password_is_a_clear_error(config_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("CB_FLOW_PASSWORD", "not-the-password")
