@@ -33,11 +33,11 @@ import aioimaplib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from service.clock import ManualClock
 from service.config import load_config
-from service.daemon import RunReport, mailbox_client, mailbox_pass, opened
-from service.devmail import DevMailServer
-from service.models import Participant
+from service.core.clock import ManualClock
+from service.dev.devmail import DevMailServer
+from service.runtime.daemon import RunReport, mailbox_client, mailbox_pass, opened
+from service.store.models import Participant
 
 PASSWORD = "bench"
 COHORT = "circle@cohort.test"
@@ -161,7 +161,7 @@ async def empty_folders(mail: DevMailServer) -> None:
 
 
 async def circleback_pass(cohort: object) -> int:
-    from service.cohort import Cohort
+    from service.flows.cohort import Cohort
 
     assert isinstance(cohort, Cohort)
     mailbox = mailbox_client(cohort.config)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from service import __version__
 from service.config import Config, ConfigError, load_config
-from service.db import DatabaseError
+from service.store.db import DatabaseError
 
 log = logging.getLogger("circleback")
 
@@ -54,7 +54,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from service.checks import check_config
+    from service.config.checks import check_config
 
     config = _load(args.config, require_secrets=True)
     problems, notes = check_config(config)
@@ -77,9 +77,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 async def _check_servers(config: Config) -> list[str]:
     """Log in to both servers once, as the daemon would; what went wrong, in sentences."""
-    from service.daemon import mailbox_client
     from service.mail.imap import ImapError
     from service.mail.smtp import check_smtp
+    from service.runtime.daemon import mailbox_client
 
     s = config.smtp
     failures = []
@@ -99,7 +99,7 @@ async def _check_servers(config: Config) -> list[str]:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from service.daemon import Daemon, opened, run_once
+    from service.runtime.daemon import Daemon, opened, run_once
 
     config = _load(args.config, require_secrets=True)
     async with opened(config) as cohort:
@@ -121,8 +121,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    from service.daemon import opened
-    from service.report import status_report
+    from service.flows.status import status_report
+    from service.runtime.daemon import opened
 
     config = _load(args.config)
     async with opened(config) as cohort:
@@ -139,8 +139,8 @@ async def _inspect(args: argparse.Namespace) -> int:
 
     raw = Path(args.message).read_bytes()
     if args.config:
-        from service.daemon import opened
-        from service.ingest import classification_context
+        from service.flows.ingest import classification_context
+        from service.runtime.daemon import opened
 
         config = _load(args.config)
         async with opened(config) as cohort:
@@ -168,8 +168,8 @@ async def _inspect(args: argparse.Namespace) -> int:
 
 
 async def _preview(args: argparse.Namespace) -> int:
-    from service.daemon import opened
-    from service.preview import preview
+    from service.flows.preview import preview
+    from service.runtime.daemon import opened
 
     config = _load(args.config)
     async with opened(config) as cohort:
@@ -182,9 +182,9 @@ async def _preview(args: argparse.Namespace) -> int:
 async def _digest(args: argparse.Namespace) -> int:
     from tortoise.transactions import in_transaction
 
-    from service.daemon import opened
-    from service.digest import build_and_queue_digest
-    from service.models import Action
+    from service.flows.digest import build_and_queue_digest
+    from service.runtime.daemon import opened
+    from service.store.models import Action
 
     if not args.send_now:
         print("Say --send-now to compose and queue the digest now.", file=sys.stderr)
@@ -202,7 +202,7 @@ async def _digest(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from service.demo import run_demo
+    from service.dev.demo import run_demo
 
     return asyncio.run(run_demo(Path(args.workdir) if args.workdir else None, keep=args.keep))
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from service.calendar import ItipMessage, parse_itip
+from service.calendar.itip import ItipMessage, parse_itip
 from service.inbound.autoreply import automatic_reason
 from service.inbound.bounce import Bounce, parse_bounce
 from service.inbound.controls import Control, parse_control

@@ -16,7 +16,7 @@ import icalendar
 import pytest
 
 from service.config import Config, load_config
-from service.devmail import DevMailServer
+from service.dev.devmail import DevMailServer
 from service.mail.imap import Mailbox
 from service.mail.smtp import SmtpSender
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from service.devmail import DevMailError, DevMailServer
+from service.dev.devmail import DevMailError, DevMailServer
 from service.mail.imap import Mailbox, Security
 
 PASSWORD = "secret"

@@ -13,12 +13,12 @@ import icalendar
 import pytest
 from cohort_kit import PASSWORD, People, cohort_config, inbox, new_people, send
 
-from service.clock import ManualClock
 from service.config import Config
-from service.daemon import opened, run_once
-from service.devmail import DevMailServer
-from service.models import Rsvp
-from service.report import status_report
+from service.core.clock import ManualClock
+from service.dev.devmail import DevMailServer
+from service.flows.status import status_report
+from service.runtime.daemon import opened, run_once
+from service.store.models import Rsvp
 
 pytestmark = pytest.mark.integration
 

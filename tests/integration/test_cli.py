@@ -12,7 +12,7 @@ import pytest
 from cohort_kit import cohort_config, new_people
 
 from service.cli import main
-from service.devmail import DevMailServer
+from service.dev.devmail import DevMailServer
 
 pytestmark = pytest.mark.integration
 

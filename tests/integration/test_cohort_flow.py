@@ -11,13 +11,13 @@ import pytest
 from cohort_kit import PASSWORD, calendar_reply, cohort_config, inbox, new_people, send, thunderbird_reply
 from tortoise.transactions import in_transaction
 
-from service.clock import ManualClock
-from service.daemon import opened, run_once
-from service.devmail import DevMailServer
-from service.digest import build_and_queue_digest
+from service.core.clock import ManualClock
+from service.dev.devmail import DevMailServer
+from service.flows.digest import build_and_queue_digest
+from service.flows.status import status_report
 from service.mail.imap import Mailbox
-from service.models import Action, InboundMessage, OutboxMessage, Rsvp, Story
-from service.report import status_report
+from service.runtime.daemon import opened, run_once
+from service.store.models import Action, InboundMessage, OutboxMessage, Rsvp, Story
 
 pytestmark = pytest.mark.integration
 

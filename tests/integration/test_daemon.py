@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from cohort_kit import PASSWORD, cohort_config, inbox, new_people, send, thunderbird_reply
 
-from service.clock import RealClock
-from service.daemon import Daemon, opened
-from service.devmail import DevMailServer
+from service.core.clock import RealClock
+from service.dev.devmail import DevMailServer
 from service.mail.imap import Mailbox
-from service.models import InboundMessage, Story
+from service.runtime.daemon import Daemon, opened
+from service.store.models import InboundMessage, Story
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ async def test_one_click_unsubscribe(mailserver: DevMailServer, tmp_path: Path,
     import urllib.request
 
     from service.config import load_config
-    from service.models import Participant
+    from service.store.models import Participant
 
     people = new_people(mailserver, monkeypatch)
     config = cohort_config(tmp_path, mailserver, None,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.devmail import DevMailServer
+from service.dev.devmail import DevMailServer
 from service.mail.imap import ImapAuthError, ImapConnectionError, Mailbox, Security
 
 if TYPE_CHECKING:

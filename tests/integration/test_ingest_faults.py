@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from cohort_kit import cohort_config, new_people
 
-import service.ingest
-from service.clock import ManualClock
-from service.daemon import opened, run_once
-from service.devmail import DevMailServer
-from service.models import InboundMessage, Participant, Resource, Story
+import service.flows.ingest
+from service.core.clock import ManualClock
+from service.dev.devmail import DevMailServer
+from service.runtime.daemon import opened, run_once
+from service.store.models import InboundMessage, Participant, Resource, Story
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +24,14 @@ async def test_a_failing_message_rolls_back_alone(
     people = new_people(mailserver, monkeypatch)
     clock = ManualClock(datetime.now(UTC))
     config = cohort_config(tmp_path, mailserver, db_url, people.cohort, [people.alice], clock.now())
-    real_store = service.ingest._store_story
+    real_store = service.flows.ingest._store_story
 
     async def store_then_fail(*args: object, **kwargs: object) -> None:
         await real_store(*args, **kwargs)  # type: ignore[arg-type]
         if "BOOM" in args[4]:  # type: ignore[operator]
             raise RuntimeError("disk full while storing the links")
 
-    monkeypatch.setattr(service.ingest, "_store_story", store_then_fail)
+    monkeypatch.setattr(service.flows.ingest, "_store_story", store_then_fail)
     async with opened(config, clock) as cohort:
         address = cohort.reply_address(await Participant.get(email=people.alice))
         for n, text in enumerate(["First story.", "BOOM https://example.org/x", "Third story."]):

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import db
-from service.lease import acquire, holder_of, release
+from service.store import db
+from service.store.leases import acquire, holder_of, release
 
 pytestmark = pytest.mark.integration
 

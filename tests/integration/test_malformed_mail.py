@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from cohort_kit import PASSWORD, cohort_config, new_people
 
-from service.clock import ManualClock
-from service.daemon import opened, run_once
-from service.devmail import DevMailServer
+from service.core.clock import ManualClock
+from service.dev.devmail import DevMailServer
 from service.mail.imap import Mailbox
-from service.models import InboundMessage, Participant, Story, StoryAttachment
+from service.runtime.daemon import opened, run_once
+from service.store.models import InboundMessage, Participant, Story, StoryAttachment
 
 pytestmark = pytest.mark.integration
 

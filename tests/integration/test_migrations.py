@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from service import db
-from service.models import Participant, Story
+from service.store import db
+from service.store.models import Participant, Story
 
 pytestmark = pytest.mark.integration
 

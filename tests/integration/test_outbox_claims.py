@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import db
-from service.models import OutboxMessage
-from service.outbox import claim_outbox_batch, release_stale_claims
+from service.store import db
+from service.store.models import OutboxMessage
+from service.store.outbox import claim_outbox_batch, release_stale_claims
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from cohort_kit import cohort_config, new_people
 
-from service.clock import ManualClock
-from service.daemon import opened, run_once
-from service.devmail import DevMailServer
-from service.models import InboundMessage, MailboxCursor, Participant, Story
+from service.core.clock import ManualClock
+from service.dev.devmail import DevMailServer
+from service.runtime.daemon import opened, run_once
+from service.store.models import InboundMessage, MailboxCursor, Participant, Story
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Sink
 
-from service.devmail import DevMailServer
+from service.dev.devmail import DevMailServer
 from service.mail.smtp import (
     PermanentFailure,
     Security,

@@ -11,12 +11,12 @@ import pytest
 from cohort_kit import cohort_config, inbox, new_people, send, thunderbird_reply
 from tortoise.transactions import in_transaction
 
-from service.clock import ManualClock
-from service.cohort import Cohort
-from service.daemon import opened, run_once
-from service.devmail import DevMailServer
-from service.digest import build_and_queue_digest
-from service.models import Action
+from service.core.clock import ManualClock
+from service.dev.devmail import DevMailServer
+from service.flows.cohort import Cohort
+from service.flows.digest import build_and_queue_digest
+from service.runtime.daemon import opened, run_once
+from service.store.models import Action
 
 pytestmark = pytest.mark.integration
 

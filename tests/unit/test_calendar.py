@@ -12,7 +12,7 @@ import pytest
 from dateutil.rrule import rrulestr
 from icalendar import Calendar
 
-from service.calendar import (
+from service.calendar.itip import (
     PRODID,
     Attendee,
     ItipMessage,

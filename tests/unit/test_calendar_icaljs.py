@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.calendar import (
+from service.calendar.itip import (
     Attendee,
     Organizer,
     Override,

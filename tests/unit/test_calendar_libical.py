@@ -24,9 +24,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.calendar import Attendee, Organizer, SeriesSpec, build_cancel, build_request, occurrence_starts
-from service.schedule import Checkin
-from service.series import Shape, participant_spec, utc_key
+from service.calendar.itip import (
+    Attendee,
+    Organizer,
+    SeriesSpec,
+    build_cancel,
+    build_request,
+    occurrence_starts,
+)
+from service.calendar.series import Shape, participant_spec, utc_key
+from service.core.schedule import Checkin
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SCRIPT = Path(__file__).parent.parent / "tools" / "libical_check.py"

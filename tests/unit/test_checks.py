@@ -4,8 +4,8 @@ import dataclasses
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from service.checks import check_config
 from service.config import Config, MovedCheckin
+from service.config.checks import check_config
 
 
 def test_checks(config: Config) -> None:

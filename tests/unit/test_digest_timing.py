@@ -3,11 +3,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from service.clock import ManualClock
-from service.cohort import Cohort
 from service.config import Config
-from service.digest import local_send_time
-from service.models import Participant
+from service.core.clock import ManualClock
+from service.flows.cohort import Cohort
+from service.flows.digest import local_send_time
+from service.store.models import Participant
 
 
 def cohort(config: Config, local_time: bool) -> Cohort:

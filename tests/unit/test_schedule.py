@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from service.config import Config
-from service.schedule import ParticipantState, checkin_for, checkins, digest_slots, plan
+from service.core.schedule import ParticipantState, checkin_for, checkins, digest_slots, plan
 
 PEOPLE = [ParticipantState("alice@example.com"), ParticipantState("bob@example.com")]
 
@@ -83,7 +83,7 @@ def test_checkin_for(config: Config) -> None:
 def test_local_time_digest_is_composed_when_the_first_zone_gets_there(config: Config) -> None:
     import dataclasses
 
-    from service.schedule import digest_zone
+    from service.core.schedule import digest_zone
 
     local = dataclasses.replace(config, digest=dataclasses.replace(config.digest, local_time=True))
     people = [ParticipantState("a@x", timezone="Asia/Tokyo"),

@@ -4,10 +4,10 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from service.calendar import SeriesSpec, occurrence_starts
+from service.calendar.itip import SeriesSpec, occurrence_starts
+from service.calendar.series import Changes, changes, desired_shape, participant_spec, utc_key
 from service.config import Config, MovedCheckin
-from service.schedule import checkins, series_checkins
-from service.series import Changes, changes, desired_shape, participant_spec, utc_key
+from service.core.schedule import checkins, series_checkins
 
 NY = ZoneInfo("America/New_York")
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from service.tokens import make_token, verify_token
+from service.core.tokens import make_token, verify_token
 
 SECRET = bytes(range(32))
 

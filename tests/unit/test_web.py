@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from service.web import respond
+from service.mail.web import respond
 
 KNOWN = {"tok3n": "Alice"}
 stopped: list[str] = []

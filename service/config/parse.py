@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil.rrule import rrulestr
 
-from service.config import (
+from service.config.model import (
     CheckinsConfig,
     CohortConfig,
     Config,
@@ -30,7 +30,7 @@ from service.config import (
     PromptConfig,
     ServerConfig,
 )
-from service.durations import parse_duration
+from service.core.durations import parse_duration
 
 T = TypeVar("T")
 

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.calendar import Override, SeriesSpec
+from service.calendar.itip import Override, SeriesSpec
 from service.config import Config
-from service.schedule import Checkin, series_checkins
+from service.core.schedule import Checkin, series_checkins
 
 _CORE_WORDS = {
     "first": "the start", "rrule": "the dates", "duration": "the length",

@@ -15,14 +15,14 @@ from email.message import EmailMessage
 
 from tortoise.transactions import in_transaction
 
-from service import calendar
-from service.cohort import Cohort
+from service.calendar import itip as calendar
+from service.calendar.series import Changes, Shape, changes, desired_shape, participant_spec, utc_key
 from service.compose import CheckinView, compose_invite
-from service.durations import format_duration, parse_duration
-from service.models import Action, CalendarCopy, Participant, SeriesState
-from service.outbox import enqueue
-from service.schedule import Checkin, checkins, question_for, series_checkins, series_key
-from service.series import Changes, Shape, changes, desired_shape, participant_spec, utc_key
+from service.core.durations import format_duration, parse_duration
+from service.core.schedule import Checkin, checkins, question_for, series_checkins, series_key
+from service.flows.cohort import Cohort
+from service.store.models import Action, CalendarCopy, Participant, SeriesState
+from service.store.outbox import enqueue
 
 log = logging.getLogger("circleback.calendar")
 

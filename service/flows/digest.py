@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from service.cohort import Cohort
+from service.calendar.series import utc_key
 from service.compose import (
     CheckinView,
     DigestView,
@@ -16,10 +16,10 @@ from service.compose import (
     StoryView,
     compose_digest,
 )
-from service.models import Action, Digest, InboundMessage, Participant, Resource, Rsvp, Story
-from service.outbox import enqueue
-from service.schedule import checkins, digest_slots, question_for
-from service.series import utc_key
+from service.core.schedule import checkins, digest_slots, question_for
+from service.flows.cohort import Cohort
+from service.store.models import Action, Digest, InboundMessage, Participant, Resource, Rsvp, Story
+from service.store.outbox import enqueue
 
 log = logging.getLogger("circleback.digest")
 

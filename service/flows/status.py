@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from service.cohort import Cohort
-from service.models import InboundMessage, OutboxMessage, Participant, Rsvp, Story
-from service.schedule import checkins
-from service.series import utc_key
+from service.calendar.series import utc_key
+from service.core.schedule import checkins
+from service.flows.cohort import Cohort
+from service.store.models import InboundMessage, OutboxMessage, Participant, Rsvp, Story
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.exceptions import IntegrityError
 
-from service.models import Setting
+from service.store.models import Setting
 
 log = logging.getLogger("circleback.db")
 
@@ -76,7 +76,7 @@ async def open_database(url: str) -> None:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
     EXECUTOR_CACHE.clear()  # statements compiled for a database opened before this one
     try:
-        await Tortoise.init(db_url=url, modules={"models": ["service.models"]}, use_tz=True,
+        await Tortoise.init(db_url=url, modules={"models": ["service.store.models"]}, use_tz=True,
                             timezone="UTC")
         await migrate()
     except (OSError, ConnectionError) as exc:

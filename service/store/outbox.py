@@ -16,10 +16,10 @@ from email.utils import parseaddr
 
 from tortoise.transactions import in_transaction
 
-from service.db import is_postgres
+from service.core.retry import Backoff
 from service.mail.smtp import PermanentFailure, SendError, SmtpSender, TemporaryFailure
-from service.models import OutboxMessage, Participant
-from service.retry import Backoff
+from service.store.db import is_postgres
+from service.store.models import OutboxMessage, Participant
 
 log = logging.getLogger("circleback.outbox")
 

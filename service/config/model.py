@@ -3,7 +3,7 @@
 Every problem is collected (not just the first) and names the file, the key,
 what is wrong and how to fix it. The result is one frozen ``Config`` object that
 the rest of the code reads; nothing else parses the TOML (the checks of every key are
-in ``service.config_parse``).
+in ``service.config.parse``).
 """
 
 from __future__ import annotations
@@ -192,6 +192,6 @@ def load_config(path: str | os.PathLike[str], *, require_secrets: bool = False) 
         raise ConfigError([Problem(file, "-", f"is not valid TOML: {exc}",
                                    "fix the syntax at that line (strings need quotes, "
                                    "tables look like [cohort])")]) from None
-    from service.config_parse import parse_config
+    from service.config.parse import parse_config
 
     return parse_config(data, p, require_secrets=require_secrets)

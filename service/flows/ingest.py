@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from service.cohort import Cohort
+from service.calendar.series import utc_key
 from service.compose import compose_control_ack
+from service.core.schedule import checkin_for, series_checkins, series_key
+from service.flows.cohort import Cohort
 from service.inbound.classify import Classification, ClassifyContext, classify
 from service.inbound.parse import ParsedMessage
-from service.models import (
+from service.store.models import (
     Action,
     CalendarCopy,
     InboundMessage,
@@ -30,9 +32,7 @@ from service.models import (
     Story,
     StoryAttachment,
 )
-from service.outbox import enqueue
-from service.schedule import checkin_for, series_checkins, series_key
-from service.series import utc_key
+from service.store.outbox import enqueue
 
 log = logging.getLogger("circleback.inbound")
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from service.devmail_smtp import SmtpFaults, _Controller, _RelayHandler
+from service.dev.smtp_relay import SmtpFaults, _Controller, _RelayHandler
 
 __all__ = ["DevMailError", "DevMailServer", "SmtpFaults"]
 

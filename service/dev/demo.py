@@ -18,15 +18,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from service.clock import ManualClock
 from service.config import load_config
-from service.daemon import opened, run_once
-from service.devmail import DevMailServer
+from service.core.clock import ManualClock
+from service.dev.devmail import DevMailServer
+from service.dev.simulate import Persona, act
+from service.flows.status import status_report
 from service.mail.imap import Mailbox
 from service.mail.smtp import SmtpSender
-from service.models import Digest
-from service.report import status_report
-from service.simulate import Persona, act
+from service.runtime.daemon import opened, run_once
+from service.store.models import Digest
 
 log = logging.getLogger("circleback.demo")
 
@@ -163,8 +163,8 @@ async def run_demo(workdir: Path | None = None, *, keep: bool = False) -> int:
 
 async def _simulate(cohort: object, clock: ManualClock, mail: DevMailServer,
                     people: list[Persona]) -> int:
-    from service.cohort import Cohort
-    from service.daemon import schedule_pass
+    from service.flows.cohort import Cohort
+    from service.runtime.daemon import schedule_pass
 
     assert isinstance(cohort, Cohort)
     sender = SmtpSender(host=mail.smtp_host, port=mail.smtp_port, security="none",
@@ -220,7 +220,7 @@ async def _save_digest(root: Path, mail: DevMailServer) -> tuple[Path, Path]:
     import email
     from email.policy import default as default_policy
 
-    from service.preview import html_part
+    from service.flows.preview import html_part
 
     box = Mailbox(host=mail.imap_host, port=mail.imap_port, security="none",
                   username="alice@example.test", password=PASSWORD, timeout=10)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from email.message import EmailMessage
 from pathlib import Path
 
-from service.actions import prompt_message
-from service.cohort import Cohort
 from service.compose import compose_digest
-from service.digest import gather
-from service.models import Participant
-from service.schedule import checkins
+from service.core.schedule import checkins
+from service.flows.cohort import Cohort
+from service.flows.digest import gather
+from service.flows.prompts import prompt_message
+from service.store.models import Participant
 
 
 async def preview(cohort: Cohort, what: str, *, participant: str | None = None,
@@ -26,8 +26,8 @@ async def preview(cohort: Cohort, what: str, *, participant: str | None = None,
                           else "the cohort has no participants")
     message: EmailMessage
     if what == "invite":
-        from service.invitations import current_sequence, request_message
-        from service.series import desired_shape
+        from service.calendar.series import desired_shape
+        from service.flows.invitations import current_sequence, request_message
 
         sequence = await current_sequence(cohort, desired_shape(cohort.config))
         invite = await request_message(cohort, p, sequence, [], now)

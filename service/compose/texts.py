@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import nh3
 from markupsafe import Markup, escape
 
-from service.mime import one_line
+from service.compose.mime import one_line
 
 # --- HTML from plain text -------------------------------------------------
 

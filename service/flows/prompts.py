@@ -10,13 +10,13 @@ from email.message import EmailMessage
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from service.cohort import Cohort
 from service.compose import compose_prompt
-from service.digest import build_and_queue_digest
-from service.invitations import checkin_view
-from service.models import Action, Participant
-from service.outbox import enqueue
-from service.schedule import Due, checkins, question_for
+from service.core.schedule import Due, checkins, question_for
+from service.flows.cohort import Cohort
+from service.flows.digest import build_and_queue_digest
+from service.flows.invitations import checkin_view
+from service.store.models import Action, Participant
+from service.store.outbox import enqueue
 
 log = logging.getLogger("circleback.actions")
 

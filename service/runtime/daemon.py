@@ -13,10 +13,11 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from service import db
-from service.actions import perform
-from service.clock import Clock, RealClock
-from service.cohort import (
+from service.config import Config, load_config
+from service.core.clock import Clock, RealClock
+from service.core.retry import Backoff
+from service.core.schedule import Plan, plan
+from service.flows.cohort import (
     Cohort,
     done_keys,
     name_for_token,
@@ -24,17 +25,16 @@ from service.cohort import (
     sync_participants,
     unsubscribe,
 )
-from service.config import Config, load_config
-from service.ingest import NEEDS_ATTENTION, PROCESSED, Ingested, ingest, participant_emails
-from service.invitations import sync_calendars
-from service.lease import acquire, holder_of, release
+from service.flows.ingest import NEEDS_ATTENTION, PROCESSED, Ingested, ingest, participant_emails
+from service.flows.invitations import sync_calendars
+from service.flows.prompts import perform
 from service.mail.imap import ImapError, Mailbox
 from service.mail.smtp import SendError, SmtpSender
-from service.models import InboundMessage, MailboxCursor
-from service.outbox import claim_outbox_batch, pending_count, release_stale_claims, send_batch
-from service.retry import Backoff
-from service.schedule import Plan, plan
-from service.web import serve
+from service.mail.web import serve
+from service.store import db
+from service.store.leases import acquire, holder_of, release
+from service.store.models import InboundMessage, MailboxCursor
+from service.store.outbox import claim_outbox_batch, pending_count, release_stale_claims, send_batch
 
 log = logging.getLogger("circleback")
 

@@ -3,7 +3,7 @@
 Plain data in, `email.message.EmailMessage` out; the only I/O is reading
 templates. Each email NAME has ``NAME.txt.j2`` and ``NAME.html.j2``; the HTML
 is autoescaped, so participants' words are data and never template source.
-Headers and the MIME layout live in `service.mime`.
+Headers and the MIME layout live in `service.compose.mime`.
 
 Every time shown to a recipient is converted to the recipient's own zone and
 names that zone.
@@ -21,10 +21,9 @@ from typing import Any
 
 import jinja2
 
-from service.localtime import format_local, format_local_range, short_date
-from service.mime import Envelope, attach_calendar, mailbox, new_message, one_line, set_bodies
-from service.paths import shared_dir
-from service.texts import (
+from service.compose.localtime import format_local, format_local_range, short_date
+from service.compose.mime import Envelope, attach_calendar, mailbox, new_message, one_line, set_bodies
+from service.compose.texts import (
     FULL_STORY_NOTE,
     STORY_TEXT_LIMIT,
     URL_LABEL_LIMIT,
@@ -36,6 +35,7 @@ from service.texts import (
     text_html,
     url_label,
 )
+from service.paths import shared_dir
 
 __all__ = [
     "FULL_STORY_NOTE",

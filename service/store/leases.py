@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from service.db import is_postgres
-from service.models import Lease
+from service.store.db import is_postgres
+from service.store.models import Lease
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 TTL = timedelta(minutes=3)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrulestr
 from icalendar import Calendar, Component, Event, vCalAddress, vRecur
 
-from service.tz import vtimezone
+from service.calendar.tz import vtimezone
 
 __all__ = [
     "PRODID",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from service.config import Config, Problem
-from service.schedule import checkins, series_checkins
+from service.config.model import Config, Problem
+from service.core.schedule import checkins, series_checkins
 
 
 def check_config(config: Config, now: datetime | None = None) -> tuple[list[Problem], list[str]]:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
-from service import tokens
-from service.clock import Clock
 from service.compose import Envelope, Recipient, Sender
 from service.config import Config
-from service.models import Action, Participant, Story
-from service.schedule import ParticipantState
+from service.core import tokens
+from service.core.clock import Clock
+from service.core.schedule import ParticipantState
+from service.store.models import Action, Participant, Story
 
 log = logging.getLogger("circleback")
 
