@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import jinja2
 
-from service.compose.localtime import format_local, format_local_range, short_date
+from service.compose.localtime import format_local, format_local_range, long_day, short_date, short_day
 from service.compose.mime import Envelope, attach_calendar, mailbox, new_message, one_line, set_bodies
 from service.compose.texts import (
     FULL_STORY_NOTE,
@@ -41,17 +41,29 @@ __all__ = [
     "FULL_STORY_NOTE",
     "STORY_TEXT_LIMIT",
     "URL_LABEL_LIMIT",
+    "Ack",
+    "AckWord",
+    "BounceNotice",
+    "BouncingAddress",
     "CheckinView",
+    "CounterNotice",
+    "Decline",
     "DigestView",
     "Envelope",
     "FacilitatorSection",
+    "Notice",
+    "PrivateStory",
     "Recipient",
     "ResourceView",
+    "RoundWish",
     "Sender",
     "StoryView",
+    "Stranger",
+    "UncountedRsvpNotice",
     "compose_control_ack",
     "compose_digest",
     "compose_invite",
+    "compose_notice",
     "compose_prompt",
     "format_local",
     "format_local_range",
@@ -114,13 +126,131 @@ class DigestView:
 
 
 @dataclass(frozen=True)
-class FacilitatorSection:
-    """The part of the digest only the facilitator sees."""
+class Decline:
+    """A participant declined the invitation (or one check-in), with their calendar comment."""
 
-    quiet: tuple[str, ...]  # names of participants who have gone quiet
-    bounces: tuple[str, ...]  # addresses that bounce
-    strangers: tuple[str, ...]  # unknown senders who wrote in
-    notes: tuple[str, ...]
+    name: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class RoundWish:
+    """A participant's answer to "what next?" at the end of a round."""
+
+    name: str
+    wish: Literal["another-round", "wrap-up"]
+
+
+@dataclass(frozen=True)
+class PrivateStory:
+    """A story sent with "private": for the facilitator's eyes only, shown in full."""
+
+    name: str
+    text: str  # plain text, as stored
+
+
+@dataclass(frozen=True)
+class BouncingAddress:
+    """A participant whose mail bounces."""
+
+    name: str
+    email: str
+    state: str  # "soft" (bounced for now, still mailed) or "hard" (no longer mailed)
+
+
+@dataclass(frozen=True)
+class Stranger:
+    """Someone outside the circle who wrote to the cohort address."""
+
+    address: str  # their From address; "" when the message had none
+    subject: str
+
+
+@dataclass(frozen=True)
+class FacilitatorSection:
+    """The part of the digest only the facilitator sees, as facts; the templates word them.
+
+    `bounces` and `strangers` still accept the preformatted lines (``str``) and `notes`
+    is the old list of preformatted sentences, both shown as they are: only until the
+    digest flow passes the structured fields. Do not add new uses.
+    """
+
+    quiet: tuple[str, ...] = ()  # names of participants who have gone quiet
+    bounces: tuple[BouncingAddress | str, ...] = ()
+    strangers: tuple[Stranger | str, ...] = ()
+    notes: tuple[str, ...] = ()  # deprecated: preformatted sentences
+    declines: tuple[Decline, ...] = ()
+    counters: tuple[str, ...] = ()  # senders who proposed another time (COUNTER)
+    unreadable: int = 0  # messages that could not be used (in circleback/needs-attention)
+    rounds: tuple[RoundWish, ...] = ()
+    private_stories: tuple[PrivateStory, ...] = ()
+    awaiting_consent: tuple[str, ...] = ()  # names of those who have not said "share" yet
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing needs the facilitator's attention."""
+        return not (
+            self.quiet or self.bounces or self.strangers or self.notes or self.declines
+            or self.counters or self.unreadable or self.rounds or self.private_stories
+            or self.awaiting_consent
+        )
+
+
+# --- short confirmations and notices ------------------------------------------
+
+AckWord: TypeAlias = Literal[
+    "skip", "pause", "resume", "stop", "private", "share", "another-round", "wrap-up", "empty-reply"
+]
+
+
+@dataclass(frozen=True)
+class Ack:
+    """What a participant's reply made happen, for `compose_control_ack` to confirm.
+
+    `word` is the control word acted on, or "empty-reply" for a reply with no text that
+    could be kept. `checkin` is the check-in a "skip" applies to; `until` the day a
+    "pause" ends (None: until they reply "resume").
+    """
+
+    word: AckWord
+    checkin: int | None = None
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class BounceNotice:
+    """Tells the facilitator that mail to a participant now bounces for good."""
+
+    kind: ClassVar[str] = "bounce"
+    name: str
+    email: str
+    reason: str  # the classifier's reason, e.g. "5.1.1 user unknown"
+
+
+@dataclass(frozen=True)
+class CounterNotice:
+    """Tells the facilitator that someone proposed another time (an iTIP COUNTER).
+
+    Times are aware datetimes; the template shows them in the facilitator's zone.
+    """
+
+    kind: ClassVar[str] = "counter"
+    sender: str  # their address; "" when unknown
+    proposed_start: datetime | None
+    occurrence: datetime | None  # the check-in it is about; None: the series
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class UncountedRsvpNotice:
+    """Tells the facilitator that a calendar answer was not counted (and why)."""
+
+    kind: ClassVar[str] = "uncounted-rsvp"
+    sender: str  # their address; "" when unknown
+    reason: str
+
+
+Notice: TypeAlias = BounceNotice | CounterNotice | UncountedRsvpNotice
 
 
 # --- templates ------------------------------------------------------------
@@ -146,6 +276,9 @@ def _environment(directory: Path) -> jinja2.Environment:
     env.filters["local"] = format_local
     env.filters["local_range"] = lambda c, tz: format_local_range(c.start, c.end, tz)
     env.filters["short_date"] = short_date
+    env.filters["long_day"] = long_day
+    env.filters["short_day"] = short_day
+    env.filters["one_line"] = one_line
     env.filters["text_html"] = text_html
     env.filters["join_names"] = join_names
     env.filters["shorten_story"] = shorten_story
@@ -159,6 +292,16 @@ def _render(name: str, context: dict[str, Any]) -> tuple[str, str]:
     text = env.get_template(f"{name}.txt.j2").render(context)
     html = env.get_template(f"{name}.html.j2").render(context)
     return text, html
+
+
+def _subject(email: str, **arguments: Any) -> str:
+    """The Subject of `email`: macro `email` of templates/_subjects.j2, on one line.
+
+    `one_line` makes CR, LF and the other controls spaces, whatever the template or the
+    data inside it say, so a subject can never add a header.
+    """
+    module = _environment(templates_dir()).get_template("_subjects.j2").module
+    return one_line(str(getattr(module, email)(**arguments)))
 
 
 def _unsubscribe_link(envelope: Envelope) -> str | None:
@@ -215,20 +358,12 @@ def compose_invite(
         raise ValueError("compose_invite needs at least one check-in")
     first = checkins[0]
     tz = recipient.timezone
-    cohort = one_line(cohort_name)
     if method == "REQUEST":
         name = "invite"
-        subject = f"Invitation: {cohort} check-ins from {short_date(first.start, tz)}"
-        if change:
-            subject = f"Updated invitation: {cohort} check-ins from {short_date(first.start, tz)}"
+        subject = _subject(name, cohort_name=cohort_name, first=first, tz=tz, updated=bool(change))
     else:
         name = "cancel"
-        when = short_date(first.start, tz)
-        subject = (
-            f"Cancelled: {cohort} check-in {first.number} on {when}"
-            if len(checkins) == 1
-            else f"Cancelled: {cohort} check-ins from {when}"
-        )
+        subject = _subject(name, cohort_name=cohort_name, checkins=tuple(checkins), tz=tz)
     context = _context(
         sender,
         recipient,
@@ -263,12 +398,8 @@ def compose_prompt(
 ) -> EmailMessage:
     """The question before a check-in, or with ``reminder`` the nudge to those who have not
     answered yet. ``goal_reminder`` is the participant's week-1 goal."""
-    when = short_date(checkin.start, recipient.timezone)
-    cohort = one_line(cohort_name)
-    if reminder:
-        name, subject = "reminder", f"Reminder: {cohort} check-in {checkin.number} ({when})"
-    else:
-        name, subject = "prompt", f"{cohort}: your update before check-in {checkin.number} ({when})"
+    name = "reminder" if reminder else "prompt"
+    subject = _subject(name, cohort_name=cohort_name, checkin=checkin, tz=recipient.timezone)
     context = _context(
         sender,
         recipient,
@@ -319,8 +450,7 @@ def compose_digest(
     tz = recipient.timezone
     period = f"{short_date(view.period_start, tz)} – {short_date(view.period_end, tz)}"
     quiet_week = not view.stories and not view.resources
-    what = "a quiet week in the circle" if quiet_week else "this week in the circle"
-    subject = f"{one_line(view.cohort_name)}: {what} ({period})"
+    subject = _subject("digest", cohort_name=view.cohort_name, period=period, quiet_week=quiet_week)
     context = _context(
         sender,
         recipient,
@@ -342,21 +472,51 @@ def compose_control_ack(
     *,
     sender: Sender,
     recipient: Recipient,
-    text: str,
     envelope: Envelope,
     now: datetime,
+    ack: Ack | None = None,
     subject: str | None = None,
+    text: str | None = None,
 ) -> EmailMessage:
-    """A short confirmation of a control word (skip, pause 2w, private, stop ...).
+    """A short confirmation to a participant of what their reply did (`ack`): skipped,
+    paused until a day, private, stopped ... in the words of templates/_acks.j2.
 
     Pass `subject` as "Re: <the participant's subject>" where known: Gmail
     only threads a reply whose subject matches, References alone are not enough.
+    Without it the subject comes from templates/_subjects.j2.
+
+    `text` (a ready-made sentence instead of `ack`) is deprecated: it stays only until
+    the flows pass an `Ack`, or use `compose_notice` for the facilitator's notices.
     """
-    subject = subject or f"Got it: {one_line(text)[:60]}"
-    context = _context(sender, recipient, subject, envelope, text=text)
+    if (ack is None) == (text is None):
+        raise ValueError("compose_control_ack needs exactly one of ack and text")
+    subject = subject or _subject("control_ack", ack=ack, text=text)
+    context = _context(sender, recipient, subject, envelope, ack=ack, text=text)
     body_text, html = _render("control_ack", context)
     msg = _message(sender, recipient, subject, envelope, now, sender.display_name)
     set_bodies(msg, body_text, html)
+    return msg
+
+
+def compose_notice(
+    *,
+    sender: Sender,
+    recipient: Recipient,
+    notice: Notice,
+    envelope: Envelope,
+    now: datetime,
+) -> EmailMessage:
+    """A short email to the facilitator (`recipient`) about `notice`: an address that
+    bounces, a proposed new time, a calendar answer that was not counted.
+
+    Subject and body come from templates (_subjects.j2, notice.*.j2 and _notices.j2);
+    times are shown in the recipient's zone.
+    """
+    subject = _subject("notice", notice=notice, tz=recipient.timezone)
+    context = _context(sender, recipient, subject, envelope, notice=notice)
+    text, html = _render("notice", context)
+    msg = _message(sender, recipient, subject, envelope, now, sender.display_name)
+    set_bodies(msg, text, html)
     return msg
 
 

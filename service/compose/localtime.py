@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["format_local", "format_local_range", "short_date"]
+__all__ = ["format_local", "format_local_range", "long_day", "short_date", "short_day"]
 
 # Names spelled out here rather than strftime("%A"), which follows the
 # process locale and would switch language under a German LC_TIME.
@@ -22,8 +22,16 @@ def _in_zone(dt: datetime, tz: str) -> datetime:
     return dt.astimezone(ZoneInfo(tz))
 
 
-def _date_words(local: datetime) -> str:
+def _date_words(local: date) -> str:
     return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def _calendar_day(day: date) -> date:
+    # A datetime is a date too, but its day depends on the zone: those go through
+    # format_local / short_date, which convert to the reader's zone first.
+    if isinstance(day, datetime):
+        raise TypeError(f"{day!r} is a datetime: use format_local or short_date with a zone")
+    return day
 
 
 def _zone_abbreviation(local: datetime) -> str:
@@ -67,3 +75,14 @@ def short_date(dt: datetime, tz: str) -> str:
     """``Tue 1 Dec``, for subjects."""
     local = _in_zone(dt, tz)
     return f"{_WEEKDAYS[local.weekday()][:3]} {local.day} {_MONTHS[local.month - 1][:3]}"
+
+
+def long_day(day: date) -> str:
+    """``Tuesday 12 January 2027``: a calendar date (no time of day, so no zone)."""
+    return _date_words(_calendar_day(day))
+
+
+def short_day(day: date) -> str:
+    """``Tue 12 Jan``: a calendar date, for subjects."""
+    day = _calendar_day(day)
+    return f"{_WEEKDAYS[day.weekday()][:3]} {day.day} {_MONTHS[day.month - 1][:3]}"

@@ -1,7 +1,9 @@
 """The config contract: one validated, frozen object per cohort, every error naming the
 file, the key and the fix. The shape lives in ``model``, the checks of every key in
-``parse``, the checks against the calendar in ``checks``."""
+``parse``, the checks against the calendar in ``checks``; ``deployment`` reads the cohorts
+of one file or of a folder (DIR/circleback.toml and DIR/cohorts/*.toml)."""
 
+from service.config.deployment import Deployment, load_deployment
 from service.config.model import (
     CheckinsConfig,
     CohortConfig,
@@ -24,6 +26,7 @@ __all__ = [
     "CohortConfig",
     "Config",
     "ConfigError",
+    "Deployment",
     "DigestConfig",
     "FacilitatorConfig",
     "ImapConfig",
@@ -34,4 +37,5 @@ __all__ = [
     "PromptConfig",
     "ServerConfig",
     "load_config",
+    "load_deployment",
 ]

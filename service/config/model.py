@@ -163,6 +163,10 @@ class Config:
     database_url: str
     http_listen: str | None = None  # host:port for the one-click unsubscribe page
     extra: Mapping[str, Any] = field(default_factory=dict)
+    lease_seconds: float = 30.0  # [daemon] lease: how long a mailbox lease lasts unrenewed
+    # The folder this cohort came from (``path`` is then its DIR/cohorts/*.toml file); None for
+    # a single-file config. Reload with ``load_deployment(deployment_path or path).cohort(id)``.
+    deployment_path: Path | None = None
 
     def prompt_for(self, checkin: int) -> str | None:
         for p in self.prompts:

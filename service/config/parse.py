@@ -61,6 +61,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "database": ("url",),
     "http": ("listen",),
+    "daemon": ("lease",),
 }
 REQUIRED_SECTIONS = ("cohort", "facilitator", "mail", "checkins", "smtp", "imap")
 ARRAY_SECTIONS = ("prompts", "participants")
@@ -69,12 +70,23 @@ ARRAY_SECTIONS = ("prompts", "participants")
 class _Reader:
     """Reads typed values out of the TOML tree, collecting problems instead of raising."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, origins: Mapping[str, str] | None = None) -> None:
         self.file = file
+        self.origins: Mapping[str, str] = origins or {}
         self.problems: list[Problem] = []
 
+    def origin(self, key: str) -> str:
+        """The file the key came from: the longest prefix of ``key`` (whole segments: ``smtp``
+        covers ``smtp.port``, ``participants`` covers ``participants[2].email``) that
+        ``origins`` names, else the file being read."""
+        best, length = self.file, -1
+        for prefix, file in self.origins.items():
+            if len(prefix) > length and (key == prefix or key.startswith((f"{prefix}.", f"{prefix}["))):
+                best, length = file, len(prefix)
+        return best
+
     def problem(self, key: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(self.file, key, message, fix))
+        self.problems.append(Problem(self.origin(key), key, message, fix))
 
     def get(
         self,
@@ -160,9 +172,25 @@ def _type_name(kind: type) -> str:
     }.get(kind, kind.__name__)
 
 
-def parse_config(data: Mapping[str, Any], path: Path, *, require_secrets: bool = False) -> Config:
-    """Validate an already-parsed TOML tree (see load_config)."""
-    r = _Reader(str(path))
+LEASE_MIN, LEASE_MAX, LEASE_DEFAULT = timedelta(seconds=5), timedelta(minutes=10), timedelta(seconds=30)
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    path: Path,
+    *,
+    require_secrets: bool = False,
+    origins: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate an already-parsed TOML tree (see load_config).
+
+    ``origins`` maps key paths (``"smtp"``, ``"mail.address"``) to the file they were
+    written in, when the tree was merged from several files (see service.config.deployment);
+    a problem names the file of the longest matching key path, else ``path``. Relative
+    SQLite paths resolve against ``base_dir`` (default: the folder of ``path``).
+    """
+    r = _Reader(str(path), origins)
     r.unknown_keys(data, "", tuple(SECTIONS))
     for name in REQUIRED_SECTIONS:
         if name not in data:
@@ -237,7 +265,7 @@ def parse_config(data: Mapping[str, Any], path: Path, *, require_secrets: bool =
 
     db = table("database")
     url = r.get(db, "database", "url", str, required=False, default="sqlite://circleback.sqlite3")
-    database_url = _resolve_db_url(r, url, path)
+    database_url = _resolve_db_url(r, url, base_dir if base_dir is not None else path.parent)
 
     h = table("http")
     listen = r.get(h, "http", "listen", str, required=False, example='"127.0.0.1:8025"')
@@ -245,11 +273,19 @@ def parse_config(data: Mapping[str, Any], path: Path, *, require_secrets: bool =
         r.problem("http.listen", f"\"{listen}\" is not host:port", 'write e.g. "127.0.0.1:8025"')
         listen = None
 
+    d = table("daemon")
+    lease = r.duration(r.get(d, "daemon", "lease", str, required=False, example='"30s"'), "daemon.lease")
+    if lease is not None and not LEASE_MIN <= lease <= LEASE_MAX:
+        r.problem("daemon.lease", "should be between 5 seconds and 10 minutes",
+                  'write e.g. `lease = "30s"` (or leave it out: 30 seconds)')
+        lease = None
+
     if r.problems:
         raise ConfigError(r.problems)
     return Config(path=path, cohort=cohort, facilitator=facilitator, mail=mail, checkins=checkins,
                   digest=digest, prompts=prompts, participants=participants, smtp=smtp, imap=imap,
-                  database_url=database_url, http_listen=listen)
+                  database_url=database_url, http_listen=listen,
+                  lease_seconds=(lease or LEASE_DEFAULT).total_seconds())
 
 
 def _parse_size(r: _Reader, text: str) -> int:
@@ -498,13 +534,14 @@ def _read_server(
                         ca_file=ca_file, tls_verify=tls_verify)
 
 
-def _resolve_db_url(r: _Reader, url: str, config_path: Path) -> str:
-    """Relative SQLite paths are relative to the config file, not to the working directory,
-    or to $CIRCLEBACK_DATA_DIR when set (the Docker image sets it to its /data volume)."""
+def _resolve_db_url(r: _Reader, url: str, config_dir: Path) -> str:
+    """Relative SQLite paths are relative to the config file's folder (a deployment's
+    folder), not to the working directory, or to $CIRCLEBACK_DATA_DIR when set (the Docker
+    image sets it to its /data volume)."""
     if url.startswith("sqlite://"):
         target = url.removeprefix("sqlite://")
         if target != ":memory:" and not Path(target).is_absolute():
-            base = Path(os.environ.get("CIRCLEBACK_DATA_DIR") or config_path.parent)
+            base = Path(os.environ.get("CIRCLEBACK_DATA_DIR") or config_dir)
             target = str((base / target).resolve())
         return f"sqlite://{target}"
     if url.startswith(("postgres://", "postgresql://", "asyncpg://")):

@@ -27,8 +27,7 @@ def make_token(secret: bytes, cohort_id: str, participant_id: int) -> str:
     return base64.b32encode(body).decode().rstrip("=").lower()
 
 
-def verify_token(secret: bytes, cohort_id: str, token: str) -> int | None:
-    """The participant id a token stands for, or None when it is not one of ours."""
+def _decode(token: str) -> tuple[int, bytes] | None:
     text = token.strip().upper()
     if not text or len(text) > 64:
         return None
@@ -39,6 +38,22 @@ def verify_token(secret: bytes, cohort_id: str, token: str) -> int | None:
     if len(body) != 4 + _TAG_BYTES:
         return None
     (participant_id,) = struct.unpack(">I", body[:4])
-    if not hmac.compare_digest(body[4:], _tag(secret, cohort_id, participant_id)):
+    return int(participant_id), body[4:]
+
+
+def claimed_participant(token: str) -> int | None:
+    """The participant id a token claims to stand for, NOT verified: only to find which
+    cohort to verify it against (participant ids are unique across cohorts)."""
+    decoded = _decode(token)
+    return decoded[0] if decoded else None
+
+
+def verify_token(secret: bytes, cohort_id: str, token: str) -> int | None:
+    """The participant id a token stands for, or None when it is not one of ours."""
+    decoded = _decode(token)
+    if decoded is None:
         return None
-    return int(participant_id)
+    participant_id, tag = decoded
+    if not hmac.compare_digest(tag, _tag(secret, cohort_id, participant_id)):
+        return None
+    return participant_id

@@ -25,7 +25,8 @@ from service.dev.simulate import Persona, act
 from service.flows.status import status_report
 from service.mail.imap import Mailbox
 from service.mail.smtp import SmtpSender
-from service.runtime.daemon import opened, run_once
+from service.runtime.passes import run_once, schedule_all
+from service.runtime.service import Runtime, opened
 from service.store.models import Digest
 
 log = logging.getLogger("circleback.demo")
@@ -144,9 +145,9 @@ async def run_demo(workdir: Path | None = None, *, keep: bool = False) -> int:
         config_path.write_text(demo_config(root, mail.smtp_port, mail.imap_port, clock.now(), people))
         print(f"Config: {config_path}\n")
         config = load_config(config_path, require_secrets=True)
-        async with opened(config, clock) as cohort:
-            digests = await _simulate(cohort, clock, mail, people)
-            report = await status_report(cohort)
+        async with opened(config, clock) as runtime:
+            digests = await _simulate(runtime, clock, mail, people)
+            report = await status_report(runtime.cohort())
         print()
         print(report.as_text())
         eml, html = await _save_digest(root, mail)
@@ -161,12 +162,9 @@ async def run_demo(workdir: Path | None = None, *, keep: bool = False) -> int:
     return 0
 
 
-async def _simulate(cohort: object, clock: ManualClock, mail: DevMailServer,
+async def _simulate(runtime: Runtime, clock: ManualClock, mail: DevMailServer,
                     people: list[Persona]) -> int:
-    from service.flows.cohort import Cohort
-    from service.runtime.daemon import schedule_pass
-
-    assert isinstance(cohort, Cohort)
+    cohort = runtime.cohort()
     sender = SmtpSender(host=mail.smtp_host, port=mail.smtp_port, security="none",
                         username=None, password=None, timeout=10)
     boxes = {p.email: Mailbox(host=mail.imap_host, port=mail.imap_port, security="none",
@@ -176,7 +174,7 @@ async def _simulate(cohort: object, clock: ManualClock, mail: DevMailServer,
             await box.connect()
         stranger_sent = False
         for _step in range(200):
-            report = await run_once(cohort)
+            report = await run_once(runtime)
             for p in people:
                 for line in await act(p, boxes[p.email], sender, clock.now):
                     print(f"  {line}")
@@ -185,9 +183,9 @@ async def _simulate(cohort: object, clock: ManualClock, mail: DevMailServer,
                 await _send_stranger(sender, clock.now())
             sent_digests = await Digest.filter(cohort_id=cohort.id, sent=True).count()
             if sent_digests >= 2:
-                await run_once(cohort)  # deliver what the last replies caused
+                await run_once(runtime)  # deliver what the last replies caused
                 return sent_digests
-            _, plan = await schedule_pass(cohort)
+            _, plan = await schedule_all(runtime)
             wakeup = plan.next_wakeup
             # People answer within hours, not at the instant the mail lands.
             step = timedelta(hours=6)

@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from service.calendar.series import utc_key
+from tortoise.transactions import in_transaction
+
 from service.compose import (
     CheckinView,
     DigestView,
@@ -16,10 +17,15 @@ from service.compose import (
     StoryView,
     compose_digest,
 )
+from service.core import keys
+from service.core.rules import may_receive
 from service.core.schedule import checkins, digest_slots, question_for
+from service.core.series import utc_key
 from service.flows.cohort import Cohort
+from service.store.actions import AlreadyDone, record_action
 from service.store.models import Action, Digest, InboundMessage, Participant, Resource, Rsvp, Story
 from service.store.outbox import enqueue
+from service.store.participants import standing
 
 log = logging.getLogger("circleback.digest")
 
@@ -139,9 +145,31 @@ def local_send_time(cohort: Cohort, p: Participant, now: datetime) -> datetime |
     return slots[0] if slots and slots[0] > now else None
 
 
+async def send_scheduled_digest(cohort: Cohort, key: str, slot: datetime) -> bool:
+    """The digest of one scheduled slot, once (the action's key guards it)."""
+    now = cohort.clock.now()
+    try:
+        async with in_transaction():
+            await record_action(cohort.id, key, "digest", now)
+            await build_and_queue_digest(cohort, now, slot=slot)
+    except AlreadyDone:
+        return False
+    return True
+
+
+async def send_digest_now(cohort: Cohort) -> int:
+    """``circleback digest --send-now``: compose and queue it now, even if nothing
+    happened. Returns how many copies were queued."""
+    now = cohort.clock.now()
+    async with in_transaction():
+        await record_action(cohort.id, keys.manual_digest_key(now), "digest", now)
+        return await build_and_queue_digest(cohort, now, slot=now.astimezone(UTC), force=True)
+
+
 async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetime,
                                  force: bool = False) -> int:
-    """Queue this digest for everyone; returns how many were queued (0: nothing happened).
+    """Queue this digest for everyone who may get it now; returns how many copies were
+    queued (0: nothing happened).
 
     Call inside a transaction: the Digest row and the outbox rows commit together.
     """
@@ -156,12 +184,13 @@ async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetim
         stories=len(content.view.stories), resources=len(content.view.resources), sent=True,
         created_at=now)
     queued = 0
-    for p in await Participant.filter(cohort_id=cohort.id, status__in=["active", "paused"]):
-        if p.bounce_state == "hard":
+    for p in await Participant.filter(cohort_id=cohort.id).order_by("id"):
+        if not may_receive(standing(p), "digest", now):
             continue
         message = compose_digest(
             sender=cohort.sender(), recipient=cohort.recipient(p), view=content.view,
-            envelope=cohort.envelope(f"digest:{digest.id}:{p.email}", listed=True, participant=p),
+            envelope=cohort.envelope(keys.digest_copy_seed(digest.id, p.email), listed=True,
+                                     participant=p),
             now=now)
         await enqueue(message, cohort_id=cohort.id, kind="digest", now=now, participant=p,
                       mail_from=cohort.config.mail.address,
@@ -169,7 +198,7 @@ async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetim
         queued += 1
     message = compose_digest(
         sender=cohort.sender(), recipient=cohort.facilitator_recipient(), view=content.view,
-        envelope=cohort.envelope(f"digest:{digest.id}:facilitator", listed=True),
+        envelope=cohort.envelope(keys.digest_copy_seed(digest.id, None), listed=True),
         now=now, facilitator_section=content.facilitator)
     await enqueue(message, cohort_id=cohort.id, kind="digest", now=now,
                   mail_from=cohort.config.mail.address)

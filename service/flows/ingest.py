@@ -4,35 +4,41 @@ control word, a bounce, or a record for the facilitator. Pure parsing lives in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from service.calendar.series import utc_key
 from service.compose import compose_control_ack
-from service.core.schedule import checkin_for, series_checkins, series_key
+from service.core import keys, tokens
+from service.core.clock import Clock
+from service.core.schedule import checkin_for, series_checkins
+from service.core.series import utc_key
+from service.core.states import BounceState
 from service.flows.cohort import Cohort
 from service.inbound.classify import Classification, ClassifyContext, classify
 from service.inbound.parse import ParsedMessage
-from service.store.models import (
-    Action,
-    CalendarCopy,
-    InboundMessage,
-    MailboxCursor,
-    OutboxMessage,
-    Participant,
-    Resource,
-    Rsvp,
-    Story,
-    StoryAttachment,
-)
+from service.inbound.route import RouteContext, referenced_ids, route
+from service.logs import about
+from service.store.actions import AlreadyDone, record_action, record_wish
+from service.store.inbound import advance_cursor, record_inbound, seen, sent_messages
+from service.store.models import MailboxCursor, Participant
 from service.store.outbox import enqueue
+from service.store.participants import (
+    consent,
+    participant_by_email,
+    participants_of,
+    pause,
+    record_bounce,
+    resume,
+    set_goal,
+    stop,
+)
+from service.store.replies import NewAttachment, NewLink, calendar_sequence_of, record_rsvp, store_story
 
 log = logging.getLogger("circleback.inbound")
 
@@ -49,37 +55,44 @@ class Ingested:
     folder: str
     row_id: int | None = None  # the InboundMessage stored; None: seen before
     reason: str = ""
+    cohort_id: str | None = None
 
 
-def _referenced_ids(raw: bytes) -> list[str]:
-    try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536])
-    except Exception:
-        return []
-    ids: list[str] = []
-    for name in ("In-Reply-To", "References"):
-        for value in headers.get_all(name) or []:
-            ids.extend(part.strip("<> \t\r\n") for part in str(value).split() if "@" in part)
-    return ids[:50]
+@dataclass
+class Inbox:
+    """One watched mailbox and the cohorts it serves, with what a pass over it needs to
+    know of their participants (loaded once per pass)."""
+
+    mailbox: str  # its identity: user@host:port/NAME
+    cohorts: dict[str, Cohort]
+    people: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (cohort, email)
+
+    async def load_people(self) -> None:
+        self.people = await participants_of(list(self.cohorts))
+
+    def emails_of(self, cohort_id: str) -> dict[int, str]:
+        return {pid: email for pid, (cid, email) in self.people.items() if cid == cohort_id}
+
+    def cohort_for_token(self, token: str) -> str | None:
+        """The cohort whose participant a token stands for, when it verifies there."""
+        pid = tokens.claimed_participant(token)
+        entry = self.people.get(pid) if pid is not None else None
+        if entry is None or entry[0] not in self.cohorts:
+            return None
+        return entry[0] if self.cohorts[entry[0]].participant_id_for_token(token) == pid else None
+
+    def cohorts_of_sender(self, address: str) -> set[str]:
+        return {cid for cid, email in self.people.values() if email == address}
+
+    @property
+    def clock(self) -> Clock:
+        return next(iter(self.cohorts.values())).clock
 
 
-async def participant_emails(cohort: Cohort) -> dict[int, str]:
-    return {int(pid): str(email) for pid, email in
-            await Participant.filter(cohort_id=cohort.id).values_list("id", "email")}
-
-
-async def classification_context(cohort: Cohort, raw: bytes,
-                                 people: dict[int, str] | None = None) -> ClassifyContext:
-    """What classify needs to authenticate one message (``people``: id -> email, when the
-    caller has it already)."""
-    if people is None:
-        people = await participant_emails(cohort)
-    ids = _referenced_ids(raw)
-    sent: dict[str, str] = {}
-    if ids:
-        rows = await OutboxMessage.filter(cohort_id=cohort.id, message_id__in=ids,
-                                          participant_id__isnull=False).prefetch_related("participant")
-        sent = {r.message_id: r.participant.email for r in rows if r.participant}
+def classification_context(cohort: Cohort, people: dict[int, str],
+                           sent: dict[str, str]) -> ClassifyContext:
+    """What classify needs to authenticate one message for one cohort: ``people`` (id ->
+    email) and ``sent`` (our Message-IDs it refers to -> the participant we wrote to)."""
 
     def participant_for_token(token: str) -> str | None:
         pid = cohort.participant_id_for_token(token)
@@ -100,46 +113,81 @@ def message_key(parsed: ParsedMessage | None, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-async def ingest(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor,
-                 people: dict[int, str] | None = None) -> Ingested:
-    """Store what one message means, and advance the cursor, in one transaction."""
-    now = cohort.clock.now()
-    ctx = await classification_context(cohort, raw, people)
-    parsed, result = classify(raw, ctx)
+_NEEDS_A_COHORT = ("story", "command", "rsvp", "counter")
+
+
+async def classify_for(inbox: Inbox, raw: bytes) -> tuple[Cohort | None, ParsedMessage | None,
+                                                          Classification]:
+    """Route one message to its cohort and classify it there (None: no cohort's)."""
+    sent = await sent_messages(list(inbox.cohorts), referenced_ids(raw))
+    where = route(raw, RouteContext(
+        cohort_ids=sorted(inbox.cohorts),
+        addresses={c.config.mail.address for c in inbox.cohorts.values()},
+        cohort_for_token=inbox.cohort_for_token, sent={m: c for m, (c, _) in sent.items()},
+        cohorts_of_sender=inbox.cohorts_of_sender))
+    cohort = inbox.cohorts.get(where.cohort_id) if where.cohort_id else None
+    if cohort is not None:
+        ctx = classification_context(cohort, inbox.emails_of(cohort.id),
+                                     {m: e for m, (c, e) in sent.items() if c == cohort.id})
+        parsed, result = classify(raw, ctx)
+    else:
+        parsed, result = classify(raw, None)
+        if result.kind in _NEEDS_A_COHORT:
+            result = Classification("unknown_sender", None, where.reason)
+    return cohort, parsed, result
+
+
+async def ingest(inbox: Inbox, raw: bytes, uid: int, cursor: MailboxCursor) -> Ingested:
+    """Route one message to its cohort, store what it means, and advance the cursor, in
+    one transaction."""
+    now = inbox.clock.now()
+    cohort, parsed, result = await classify_for(inbox, raw)
     key = message_key(parsed, raw)
     folder = NEEDS_ATTENTION if result.kind in ATTENTION_KINDS else PROCESSED
+    cohort_id = cohort.id if cohort else ""
     async with in_transaction():
-        cursor.last_uid = max(cursor.last_uid, uid)
-        await cursor.save(update_fields=["last_uid"])
-        if await InboundMessage.exists(cohort_id=cohort.id, message_id=key):
-            return Ingested(result.kind, PROCESSED, reason="seen before")
+        await advance_cursor(cursor, uid)
+        if await seen(cohort_id, key):
+            return Ingested(result.kind, PROCESSED, reason="seen before", cohort_id=cohort_id)
         participant = None
-        if result.participant:
-            participant = await Participant.get_or_none(cohort_id=cohort.id, email=result.participant)
-        row = await InboundMessage.create(
-            cohort_id=cohort.id, message_id=key, uid=uid, kind=result.kind, participant=participant,
-            from_addr=parsed.from_addr if parsed else "", subject=parsed.subject[:500] if parsed else "",
-            reason=result.reason, folder=folder, state="stored", received_at=now,
-            raw_message=None if result.kind in ("story", "rsvp") else raw[:5_000_000])
-        if participant is not None:
-            await _apply(cohort, result, participant, key, now)
-        if result.kind == "counter" or (result.kind == "unknown_sender" and result.rsvp):
-            await _tell_facilitator(cohort, result, parsed, key, now)
-        elif result.kind == "bounce" and result.bounce and result.bounce.recipient:
-            bounced = await Participant.get_or_none(cohort_id=cohort.id, email=result.bounce.recipient)
-            if bounced is not None and await _record_bounce(bounced, result):
-                await _notify(cohort, f"Mail to {bounced.name} <{bounced.email}> bounces",
-                              f"Mail to {bounced.name} <{bounced.email}> bounced "
-                              f"({result.reason}). circleback has stopped mailing that address. "
-                              "If they have a new one, change it in the config and reload.",
-                              f"notice:bounce:{key}", now)
-    _log_result(result, parsed)
-    return Ingested(result.kind, folder, row.id, result.reason)
+        if cohort is not None and result.participant:
+            participant = await participant_by_email(cohort.id, result.participant)
+        row = await record_inbound(
+            cohort_id=cohort_id, mailbox=inbox.mailbox, message_key=key, uid=uid,
+            kind=result.kind, participant=participant,
+            from_addr=parsed.from_addr if parsed else "", subject=parsed.subject if parsed else "",
+            reason=result.reason, folder=folder, now=now,
+            raw=None if result.kind in ("story", "rsvp") else raw)
+        if cohort is not None:
+            await _apply_to_cohort(cohort, result, parsed, participant, key, now)
+    with about(cohort_id or None):
+        _log_result(cohort, result, parsed)
+    return Ingested(result.kind, folder, row.id, result.reason, cohort_id)
 
 
-def _log_result(result: Classification, parsed: ParsedMessage | None) -> None:
+async def _apply_to_cohort(cohort: Cohort, result: Classification, parsed: ParsedMessage | None,
+                           participant: Participant | None, key: str, now: datetime) -> None:
+    if participant is not None:
+        await _apply(cohort, result, participant, key, now)
+    if result.kind == "counter" or (result.kind == "unknown_sender" and result.rsvp):
+        await _tell_facilitator(cohort, result, parsed, key, now)
+    elif result.kind == "bounce" and result.bounce and result.bounce.recipient:
+        bounced = await participant_by_email(cohort.id, result.bounce.recipient)
+        if bounced is not None and await _record_bounce(bounced, result):
+            await _notify(cohort, f"Mail to {bounced.name} <{bounced.email}> bounces",
+                          f"Mail to {bounced.name} <{bounced.email}> bounced "
+                          f"({result.reason}). circleback has stopped mailing that address. "
+                          "If they have a new one, change it in the config and reload.",
+                          keys.notice_seed("bounce", key), now)
+
+
+def _log_result(cohort: Cohort | None, result: Classification, parsed: ParsedMessage | None) -> None:
     sender = (parsed.from_addr if parsed else "") or "no sender"
-    if result.kind == "story":
+    if cohort is None:
+        log.warning("A message from %s belongs to no cohort (%s); it is kept in %s.", sender,
+                    result.reason.rstrip("."), NEEDS_ATTENTION if result.kind in ATTENTION_KINDS
+                    else PROCESSED)
+    elif result.kind == "story":
         log.info("Stored a story from %s.", result.participant)
     elif result.kind == "rsvp" and result.rsvp:
         log.info("%s answered the invitation: %s.", result.participant, result.rsvp.partstat)
@@ -164,13 +212,15 @@ async def _apply(cohort: Cohort, result: Classification, p: Participant, key: st
             await _store_story(cohort, result, p, key, text, private, now)
     if result.kind == "command" and result.control is not None:
         await _apply_control(cohort, result, p, now)
-    elif result.kind == "invalid" and not await Action.exists(
-            key=f"ack-invalid:{p.email}:{now.date().isoformat()}"):
+    elif result.kind == "invalid":
         # A participant's reply with nothing we could keep (only the quote, only a picture):
         # say so, rather than let them think it was shared. Once a day at most, so that no
         # misbehaving mail system can keep a loop going.
-        await Action.create(key=f"ack-invalid:{p.email}:{now.date().isoformat()}",
-                            cohort_id=cohort.id, kind="ack", done_at=now)
+        try:
+            await record_action(cohort.id, keys.empty_reply_key(p.email, now.date()), "ack", now,
+                                participant=p)
+        except AlreadyDone:
+            return
         await _ack(cohort, p, "Your reply reached us, but there was no text in it that we could "
                    "keep: perhaps only the quoted email, or only a picture. Write a few lines "
                    "above the quoted part and send it again, and it will be in the digest.",
@@ -184,26 +234,16 @@ async def _store_story(cohort: Cohort, result: Classification, p: Participant, k
     assert result.story is not None
     number = checkin_for(cohort.config, now)
     publishable = not private and (p.consented or not cohort.config.cohort.stories_need_consent)
-    story = await Story.create(
-        cohort_id=cohort.id, participant=p, checkin_number=number, message_id=key,
-        text=text, cut=result.story.cut, private=private, received_at=now,
-        shared_at=now if publishable else None,
-        attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size,
-                      "kept": bool(a.content)} for a in result.story.attachments])
-    for a in result.story.attachments:
-        if a.content:  # up to [mail] max_attachment_size; larger ones are only noted
-            await StoryAttachment.create(story=story, filename=a.filename[:255],
-                                         content_type=a.content_type[:255], size=a.size,
-                                         content=a.content)
+    await store_story(
+        cohort_id=cohort.id, participant=p, checkin=number, message_key=key, text=text,
+        cut=result.story.cut, private=private, publishable=publishable, now=now,
+        # attachments up to [mail] max_attachment_size are kept; larger ones only noted
+        attachments=[NewAttachment(a.filename, a.content_type, a.size, a.content or b"")
+                     for a in result.story.attachments],
+        # a private story's links never become the cohort's resources
+        links=[] if private else [NewLink(link.url, link.title) for link in result.story.links])
     if number == 1 and not p.goal:
-        p.goal = text.strip().split("\n\n")[0][:300]
-        await p.save(update_fields=["goal"])
-    for link in result.story.links:
-        url_key = hashlib.sha256(link.url.strip().rstrip("/").lower().encode()).hexdigest()
-        if not await Resource.exists(cohort_id=cohort.id, url_key=url_key):
-            await Resource.create(cohort_id=cohort.id, url=link.url[:2048], url_key=url_key,
-                                  title=link.title[:500] or link.url, participant=p, story=story,
-                                  created_at=now)
+        await set_goal(p, text.strip().split("\n\n")[0][:300])
 
 
 async def _apply_control(cohort: Cohort, result: Classification, p: Participant, now: datetime) -> None:
@@ -213,8 +253,9 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
     reply = ""
     if word == "skip":
         number = checkin_for(cohort.config, now) or 1
-        await Action.get_or_create(key=f"skip:{number}:{p.email}",
-                                   defaults={"cohort_id": cohort.id, "kind": "skip", "done_at": now})
+        with contextlib.suppress(AlreadyDone):
+            await record_action(cohort.id, keys.skip_key(number, p.email), "skip", now,
+                                participant=p, checkin=number)
         reply = f"Got it: no reminders for check-in {number}. See you next time."
     elif word == "pause":
         until = None
@@ -222,34 +263,29 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
             until = datetime.combine(control.until, datetime.min.time(), tzinfo=UTC)
         elif control.duration_days:
             until = now + timedelta(days=control.duration_days)
-        p.status, p.paused_until = "paused", until
+        await pause(p, until)
         reply = ("Paused. You will hear from us again "
                  + (f"after {until.date().isoformat()}." if until else "when you reply 'resume'."))
     elif word == "resume":
-        p.status, p.paused_until = "active", None
+        await resume(p)
         reply = "Welcome back: prompts start again with the next check-in."
     elif word == "stop":
-        p.status = "stopped"
+        await stop(p)
         reply = "You will get no more mail from this circle. Reply 'resume' if you change your mind."
     elif word == "private":
         reply = "Thanks: this story goes to the facilitator only and stays out of the digest."
     elif word == "share":
-        p.consented = True
-        # Stories held back for consent join the next digest; private ones stay private.
-        await Story.filter(participant=p, shared_at__isnull=True, private=False).update(shared_at=now)
+        await consent(p, now)
         reply = ("Thank you: your stories will be in the circle's weekly digest. Start a reply "
                  "with 'private' to keep one to the facilitator.")
     elif word in ("another-round", "wrap-up"):
-        await Action.update_or_create(
-            key=f"round:{cohort.id}:{p.email}",
-            defaults={"cohort_id": cohort.id, "kind": "round", "done_at": now, "note": word})
+        await record_wish(cohort.id, keys.round_key(cohort.id, p.email), p, word, now)
         reply = ("Wonderful: I'll let the facilitator know you'd like another round."
                  if word == "another-round" else
                  "Thank you for taking part in this round. I'll let the facilitator know.")
     else:
         reply = f"Noted: {word.replace('-', ' ')}. The facilitator will see it."
-    await p.save(update_fields=["status", "paused_until", "consented"])
-    await _ack(cohort, p, reply, f"ack:{p.email}:{now.isoformat()}:{word}", now)
+    await _ack(cohort, p, reply, keys.ack_key(p.email, now, word), now)
 
 
 async def _ack(cohort: Cohort, p: Participant, text: str, key: str, now: datetime) -> None:
@@ -263,16 +299,16 @@ async def _ack(cohort: Cohort, p: Participant, text: str, key: str, now: datetim
 async def _record_rsvp(cohort: Cohort, result: Classification, p: Participant, now: datetime) -> None:
     rsvp = result.rsvp
     assert rsvp is not None
-    uid = series_key(cohort.config)
+    uid = cohort.series_uid
     if rsvp.uid != uid:
         log.warning("Ignored an RSVP from %s for an event that is not this cohort's (%s).",
                     p.email, rsvp.uid)
         return
-    copy = await CalendarCopy.get_or_none(participant=p, uid=uid)
-    if copy is not None and rsvp.sequence < copy.sequence:
+    told = await calendar_sequence_of(p, uid)
+    if told is not None and rsvp.sequence < told:
         # RFC 5546 2.1.5: a reply to an older version says nothing about the current one.
         log.info("Ignored an RSVP from %s to an older version of the invitation (%d < %d).",
-                 p.email, rsvp.sequence, copy.sequence)
+                 p.email, rsvp.sequence, told)
         return
     rkey = ""
     if rsvp.recurrence_id is not None:
@@ -285,10 +321,8 @@ async def _record_rsvp(cohort: Cohort, result: Classification, p: Participant, n
             return
     # Only PARTSTAT and COMMENT are taken from a reply (RFC 5546 3.2.3: the attendee may
     # change nothing else).
-    await Rsvp.update_or_create(
-        participant=p, uid=rsvp.uid, recurrence_key=rkey,
-        defaults={"partstat": (rsvp.partstat or "NEEDS-ACTION").upper()[:32],
-                  "comment": rsvp.comment, "sequence": rsvp.sequence, "updated_at": now})
+    await record_rsvp(p, rsvp.uid, rkey, (rsvp.partstat or "NEEDS-ACTION").upper()[:32],
+                      rsvp.comment, rsvp.sequence, now)
 
 
 async def _tell_facilitator(cohort: Cohort, result: Classification, parsed: ParsedMessage | None,
@@ -308,7 +342,7 @@ async def _tell_facilitator(cohort: Cohort, result: Classification, parsed: Pars
         subject = f"A calendar answer from {sender} was not counted"
         text = (f"A calendar reply from {sender} was not counted: {result.reason}. It is kept in "
                 "the IMAP folder circleback/needs-attention.")
-    await _notify(cohort, subject, text, f"notice:{key}", now)
+    await _notify(cohort, subject, text, keys.notice_seed("", key), now)
 
 
 async def _notify(cohort: Cohort, subject: str, text: str, key: str, now: datetime) -> None:
@@ -324,15 +358,11 @@ async def _record_bounce(p: Participant, result: Classification) -> bool:
     """Count the bounce; True when the address has just become undeliverable."""
     bounce = result.bounce
     assert bounce is not None
-    was_hard = p.bounce_state == "hard"
-    if bounce.hard:
-        p.bounce_state = "hard"
+    outcome = await record_bounce(p, bounce.hard)
+    if outcome.state == BounceState.HARD:
         log.error("Mail to %s bounced for good (%s); circleback stops mailing that address.",
                   p.email, bounce.status or bounce.diagnostic[:80])
     else:
-        p.soft_bounces += 1
-        p.bounce_state = "hard" if p.soft_bounces >= SOFT_BOUNCE_LIMIT else "soft"
         log.warning("Mail to %s bounced for now (%s, %d in a row).", p.email,
-                    bounce.status or "temporary", p.soft_bounces)
-    await p.save(update_fields=["bounce_state", "soft_bounces"])
-    return p.bounce_state == "hard" and not was_hard
+                    bounce.status or "temporary", outcome.soft_bounces)
+    return outcome.newly_hard

@@ -8,20 +8,26 @@ and reloads, and never again.
 
 from __future__ import annotations
 
-import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from tortoise.transactions import in_transaction
 
 from service.calendar import itip as calendar
-from service.calendar.series import Changes, Shape, changes, desired_shape, participant_spec, utc_key
+from service.calendar.series import participant_spec
 from service.compose import CheckinView, compose_invite
+from service.core import keys
 from service.core.durations import format_duration, parse_duration
+from service.core.plan import Due
 from service.core.schedule import Checkin, checkins, question_for, series_checkins, series_key
+from service.core.series import Shape, desired_shape, utc_key
+from service.core.states import MailKind, ParticipantStatus
 from service.flows.cohort import Cohort
-from service.store.models import Action, CalendarCopy, Participant, SeriesState
+from service.store.actions import AlreadyDone, record_action
+from service.store.calendars import save_calendar_copy, series_sequence
+from service.store.models import Participant
 from service.store.outbox import enqueue
 
 log = logging.getLogger("circleback.calendar")
@@ -55,76 +61,44 @@ def every_text(cohort: Cohort) -> str:
     return "on the dates below"
 
 
-async def current_sequence(cohort: Cohort, shape: Shape) -> int:
-    """The series' SEQUENCE, raised by one whenever the config's series changes
-    (RFC 5546 2.1.4: a change the attendees must see bumps SEQUENCE)."""
-    fingerprint = json.dumps(shape.to_json(), sort_keys=True)
-    async with in_transaction():
-        state, _ = await SeriesState.get_or_create(
-            cohort_id=cohort.id, defaults={"uid": series_key(cohort.config), "sequence": 0})
-        if state.fingerprint != fingerprint:
-            if state.fingerprint and await CalendarCopy.filter(uid=state.uid).exists():
-                state.sequence += 1
-                log.info("The check-in series changed; calendars get version %d.", state.sequence)
-            state.fingerprint = fingerprint
-            await state.save()
-        return state.sequence
+async def series_version(cohort: Cohort) -> int:
+    """The SEQUENCE the calendars get now (raised when the config's series changed)."""
+    return await series_sequence(cohort.id, cohort.series_uid, desired_shape(cohort.config))
 
 
-async def sync_calendars(cohort: Cohort) -> int:
-    """Send each participant whatever their calendar is missing. Returns messages queued."""
-    shape = desired_shape(cohort.config)
-    sequence = await current_sequence(cohort, shape)
-    uid = series_key(cohort.config)
-    queued = 0
-    for p in await Participant.filter(cohort_id=cohort.id).order_by("id"):
-        if p.status == "stopped" or p.bounce_state == "hard":
-            continue  # they asked for no more mail, or mail cannot reach them
-        copy = await CalendarCopy.get_or_none(participant=p, uid=uid)
-        old = Shape.from_json(copy.shape) if copy else None
-        todo = changes(old, shape, removed=p.status == "removed")
-        if todo.empty:
-            continue
-        # Every message to a calendar carries a higher SEQUENCE than the one before it, or
-        # the client ignores it: a leaver's CANCEL changes nothing for the others, so it
-        # goes one above what that calendar last saw.
-        own = sequence if copy is None or copy.sequence < sequence else copy.sequence + 1
-        queued += await _send_changes(cohort, p, shape, todo, own, uid)
-    return queued
-
-
-async def _send_changes(cohort: Cohort, p: Participant, shape: Shape, todo: Changes,
-                        sequence: int, uid: str) -> int:
+async def send_calendar_changes(cohort: Cohort, due: Due, p: Participant) -> bool:
+    """Queue the iTIP messages the plan says one participant's calendar is missing, with
+    the action and the calendar's new shape, in one transaction. False: nothing to send
+    (nothing is left of the series for them), or another daemon did it first."""
+    assert due.calendar is not None
+    todo, sequence, shape = due.calendar.changes, due.calendar.sequence, due.calendar.shape
     now = cohort.clock.now()
-    messages: list[tuple[str, EmailMessage]] = []
+    messages: list[tuple[MailKind, EmailMessage]] = []
     if todo.request:
         message = await request_message(cohort, p, sequence, todo.what, now, shape=shape)
         if message is None:
-            return 0  # nothing left of the series for this participant
+            return False
         messages.append(("invite", message))
     for key in todo.cancel_occurrences:
         messages.append(("cancel", cancel_message(cohort, p, sequence, now, recurrence_key=key)))
     if todo.cancel_series:
         messages.append(("cancel", cancel_message(cohort, p, sequence, now)))
-    parts = (["request"] if todo.request else []) + [f"cancel-{k}" for k in todo.cancel_occurrences]
-    parts += ["cancel-series"] if todo.cancel_series else []
-    action = f"calendar:{p.email}:{sequence}:{'+'.join(parts)}"
-    async with in_transaction():
-        # The action key is the guard between two daemons doing this at the same moment.
-        await Action.create(key=action[:255], cohort_id=cohort.id, kind="calendar", done_at=now)
-        for kind, message in messages:
-            await enqueue(message, cohort_id=cohort.id, kind=kind, now=now, participant=p,
-                          mail_from=cohort.config.mail.address)
-        await CalendarCopy.update_or_create(
-            participant=p, uid=uid,
-            defaults={"sequence": sequence, "shape": shape.to_json() if p.status != "removed"
-                      else {**shape.to_json(), "series_cancelled": True}, "updated_at": now})
+    told = shape if p.status != ParticipantStatus.REMOVED else replace(shape, series_cancelled=True)
+    try:
+        async with in_transaction():
+            await record_action(cohort.id, due.key, "calendar", now, participant=p)
+            for kind, message in messages:
+                await enqueue(message, cohort_id=cohort.id, kind=kind, now=now, participant=p,
+                              mail_from=cohort.config.mail.address)
+            await save_calendar_copy(p, cohort.series_uid, sequence, told, now)
+    except AlreadyDone:
+        return False
     what = ("the invitation" if todo.request and not todo.what else
             f"an updated invitation ({', '.join(todo.what)})" if todo.request else
             "a cancellation of the series" if todo.cancel_series else
             f"{len(todo.cancel_occurrences)} cancelled check-in(s)")
     log.info("Queued %s for %s.", what, p.email)
-    return len(messages)
+    return True
 
 
 def _people(cohort: Cohort, p: Participant) -> tuple[calendar.Organizer, calendar.Attendee]:
@@ -150,7 +124,7 @@ async def request_message(cohort: Cohort, p: Participant, sequence: int, what: l
     first_key = spec.first_start.astimezone(UTC)
     views = [checkin_view(cohort, x) for x in checkins(c)
              if x.original_start.astimezone(UTC) >= first_key]
-    envelope = cohort.envelope(f"invite:{p.email}:{sequence}")
+    envelope = cohort.envelope(keys.invite_seed(p.email, sequence))
     return compose_invite(
         sender=cohort.sender(), recipient=cohort.recipient(p),
         cohort_name=cohort.config.cohort.name, facilitator_name=cohort.config.facilitator.name,
@@ -174,7 +148,7 @@ def cancel_message(cohort: Cohort, p: Participant, sequence: int, now: datetime,
         ics = calendar.build_cancel(spec, organizer, attendee, now.astimezone(UTC))
         upcoming = [x for x in every if x.end.astimezone(UTC) > now] or every[-1:]
         views = [checkin_view(cohort, x) for x in upcoming]
-    key = f"cancel:{p.email}:{sequence}:{recurrence_key or 'all'}"
+    key = keys.cancel_seed(p.email, sequence, recurrence_key)
     return compose_invite(
         sender=cohort.sender(), recipient=cohort.recipient(p),
         cohort_name=cohort.config.cohort.name, facilitator_name=cohort.config.facilitator.name,

@@ -26,10 +26,9 @@ async def preview(cohort: Cohort, what: str, *, participant: str | None = None,
                           else "the cohort has no participants")
     message: EmailMessage
     if what == "invite":
-        from service.calendar.series import desired_shape
-        from service.flows.invitations import current_sequence, request_message
+        from service.flows.invitations import request_message, series_version
 
-        sequence = await current_sequence(cohort, desired_shape(cohort.config))
+        sequence = await series_version(cohort)
         invite = await request_message(cohort, p, sequence, [], now)
         if invite is None:
             raise LookupError(f"no check-in is left in the series for {p.email}")

@@ -1,5 +1,18 @@
-"""The daemon: the scheduler, the outbox sender and the IMAP watcher as tasks of one
-TaskGroup. The only module that knows the database, SMTP and IMAP all at once."""
+"""The daemon: one TaskGroup serving every cohort of the deployment.
+
+- one scheduler over all cohorts;
+- one outbox worker per SMTP account, claiming across the cohorts that use it;
+- one watcher per distinct mailbox, each behind a lease renewed on a timer of its own, so
+  that exactly one of several daemons on one database reads it (a standby takes over
+  within the lease when the holder dies);
+- this daemon's presence, renewed on a timer: outbox rows claimed by a daemon whose
+  presence lapsed go back to the queue at once;
+- one HTTP listener for all cohorts (one-click unsubscribe), when ``[http] listen`` is set.
+
+SIGTERM/SIGINT stop it cleanly (each job finishes its current step); SIGHUP reloads the
+config: cohorts added, changed or removed, and changed server settings, take effect
+without a restart (a config with errors is refused and the running one stays).
+"""
 
 from __future__ import annotations
 
@@ -7,246 +20,76 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from tortoise.transactions import in_transaction
-
-from service.config import Config, load_config
-from service.core.clock import Clock, RealClock
+from service.config import Deployment, load_deployment
 from service.core.retry import Backoff
-from service.core.schedule import Plan, plan
-from service.flows.cohort import (
-    Cohort,
-    done_keys,
-    name_for_token,
-    participant_states,
-    sync_participants,
-    unsubscribe,
-)
-from service.flows.ingest import NEEDS_ATTENTION, PROCESSED, Ingested, ingest, participant_emails
-from service.flows.invitations import sync_calendars
-from service.flows.prompts import perform
-from service.mail.imap import ImapError, Mailbox
-from service.mail.smtp import SendError, SmtpSender
+from service.flows.unsubscribe import name_for_token, unsubscribe
+from service.mail.imap import ImapError
 from service.mail.web import serve
-from service.store import db
-from service.store.leases import acquire, holder_of, release
-from service.store.models import InboundMessage, MailboxCursor
-from service.store.outbox import claim_outbox_batch, pending_count, release_stale_claims, send_batch
+from service.runtime.passes import (
+    RunReport,
+    mailbox_client,
+    mailbox_pass,
+    outbox_pass,
+    schedule_all,
+    smtp_sender,
+)
+from service.runtime.service import MailboxWatch, Runtime, SmtpAccount
+from service.store import leases, outbox
 
 log = logging.getLogger("circleback")
 
-FETCH_CHUNK = 50
+__all__ = ["Daemon"]
+
 RECONNECT = Backoff(attempts=1_000_000, base=2.0, cap=300.0, jitter=True)
 
 
-@dataclass
-class RunReport:
-    queued: int = 0
-    fetched: int = 0
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    kinds: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    next_due: datetime | None = None
-    next_what: str = ""
+@dataclass(frozen=True)
+class _Job:
+    kind: str  # "watch" | "send"
+    spec: MailboxWatch | SmtpAccount
 
-
-def smtp_sender(config: Config) -> SmtpSender:
-    s = config.smtp
-    return SmtpSender(host=s.host, port=s.port, security=s.security,  # type: ignore[arg-type]
-                      username=s.username, password=s.password(), timeout=s.timeout,
-                      tls_context=s.tls_context())
-
-
-def mailbox_client(config: Config) -> Mailbox:
-    i = config.imap
-    return Mailbox(host=i.host, port=i.port, security=i.security,  # type: ignore[arg-type]
-                   username=i.username or "", password=i.password() or "", timeout=i.timeout,
-                   tls_context=i.tls_context(), poll_interval=i.poll_interval,
-                   password_env=i.password_env or "")
-
-
-@contextlib.asynccontextmanager
-async def opened(config: Config, clock: Clock | None = None) -> AsyncIterator[Cohort]:
-    """Open the database for this config and yield the cohort; close it afterwards."""
-    await db.open_database(config.database_url)
-    try:
-        cohort = Cohort(config=config, secret=await db.token_secret(), clock=clock or RealClock())
-        await sync_participants(cohort)
-        yield cohort
-    finally:
-        await db.close_database()
-
-
-# --- the three flows, each one pass ------------------------------------------------------
-
-async def schedule_pass(cohort: Cohort) -> tuple[int, Plan]:
-    """Queue everything that is due now. Returns (actions done, the plan it followed)."""
-    done = await sync_calendars(cohort)
-    now = cohort.clock.now()
-    result = plan(cohort.config, now, await participant_states(cohort), await done_keys(cohort))
-    for due in result.due:
-        if await perform(cohort, due):
-            done += 1
-    return done, result
-
-
-async def mailbox_pass(cohort: Cohort, mailbox: Mailbox, report: RunReport) -> None:
-    """Fetch everything new since the cursor, store it, move it out of the inbox."""
-    name = cohort.config.imap.mailbox
-    uidvalidity, _ = await mailbox.select(name)
-    cursor, _ = await MailboxCursor.get_or_create(cohort_id=cohort.id, mailbox=name,
-                                                  defaults={"uidvalidity": uidvalidity})
-    if cursor.uidvalidity != uidvalidity:
-        # RFC 3501 2.3.1.1: old UIDs mean nothing now. Read everything again; Message-ID
-        # deduplication keeps stories from doubling.
-        log.warning("The mailbox %s was recreated (UIDVALIDITY changed); reading it again from "
-                    "the start. Messages seen before are recognised and not stored twice.", name)
-        cursor.uidvalidity, cursor.last_uid = uidvalidity, 0
-        await cursor.save(update_fields=["uidvalidity", "last_uid"])
-        # Messages stored but not yet moved carry UIDs of the old mailbox: they are read
-        # again under their new UIDs (and moved then), never moved by their old numbers.
-        await InboundMessage.filter(cohort_id=cohort.id, state="stored").update(uid=0)
-    for folder in (PROCESSED, NEEDS_ATTENTION):
-        await mailbox.ensure_folder(folder)
-    # Stored but not moved (a crash between the two): finish the move.
-    for pending in await InboundMessage.filter(cohort_id=cohort.id, state="stored",
-                                               uid__gt=0).limit(500):
-        if pending.uid <= cursor.last_uid:
-            await _move(mailbox, int(pending.uid), pending.folder or PROCESSED, pending.id)
-    uids = await mailbox.uids_after(cursor.last_uid)
-    if not uids:
-        return
-    people = await participant_emails(cohort)
-    for i in range(0, len(uids), FETCH_CHUNK):
-        # Bounded chunks: memory stays flat however full the mailbox is.
-        moves: dict[str, list[int]] = {}
-        stored: dict[str, list[int]] = {}  # InboundMessage ids, by folder
-        fetched = await mailbox.fetch(uids[i:i + FETCH_CHUNK])
-        # One durable commit per chunk (each message in its own savepoint); nothing is
-        # moved out of the inbox before the chunk is on disk.
-        async with in_transaction():
-            for uid, raw in fetched:
-                result = await _ingest_safely(cohort, raw, uid, cursor, people)
-                report.fetched += 1
-                report.kinds[result.kind] = report.kinds.get(result.kind, 0) + 1
-                moves.setdefault(result.folder, []).append(uid)
-                if result.row_id is not None:
-                    stored.setdefault(result.folder, []).append(result.row_id)
-        for folder, moved in moves.items():
-            await mailbox.move(moved, folder)
-            await InboundMessage.filter(id__in=stored.get(folder, [])).update(state="moved")
-
-
-async def _ingest_safely(cohort: Cohort, raw: bytes, uid: int, cursor: MailboxCursor,
-                         people: dict[int, str]) -> Ingested:
-    try:
-        return await ingest(cohort, raw, uid, cursor, people)
-    except (OSError, ConnectionError):
-        raise  # the database is gone: the loop reconnects
-    except Exception as exc:
-        log.exception("Could not process message UID %d; it is kept in %s.", uid, NEEDS_ATTENTION)
-        reason = f"could not be processed: {type(exc).__name__}: {exc}"
-        row = await InboundMessage.create(
-            cohort_id=cohort.id, message_id=f"uid:{cursor.uidvalidity}:{uid}", uid=uid,
-            kind="invalid", reason=reason[:1000], folder=NEEDS_ATTENTION, raw_message=raw[:5_000_000],
-            received_at=cohort.clock.now())
-        cursor.last_uid = max(cursor.last_uid, uid)
-        await cursor.save(update_fields=["last_uid"])
-        return Ingested("invalid", NEEDS_ATTENTION, row.id, reason)
-
-
-async def _move(mailbox: Mailbox, uid: int, folder: str, row_id: int | None) -> None:
-    await mailbox.move(uid, folder)
-    if row_id is not None:
-        await InboundMessage.filter(id=row_id).update(state="moved")
-
-
-async def outbox_pass(cohort: Cohort, sender: SmtpSender, report: RunReport) -> None:
-    """Send every queued message that is due now."""
-    now = cohort.clock.now()
-    await release_stale_claims(cohort.id, now)
-    if not await pending_count(cohort.id):
-        return
-    if not sender.connected:
-        # Connect (and log in) before claiming anything: a server that is down or a wrong
-        # password is the server's problem, not the messages'. They stay queued.
-        await sender.connect()
-    while rows := await claim_outbox_batch(cohort.id, now):
-        result = await send_batch(sender, rows, now)
-        report.sent += result.sent
-        report.retrying += result.retrying
-        report.failed += result.failed
-
-
-# --- --once -----------------------------------------------------------------------------
-
-def mailbox_lease(config: Config) -> str:
-    i = config.imap
-    return f"imap:{i.host}:{i.port}:{i.username}:{i.mailbox}"
-
-
-async def run_once(cohort: Cohort) -> RunReport:
-    """All work due now: queue due mail, read the mailbox, send the outbox."""
-    report = RunReport()
-    report.queued, _ = await schedule_pass(cohort)
-    lease = mailbox_lease(cohort.config)
-    if not await acquire(lease, cohort.clock.now()):
-        log.info("Another circleback (%s) is watching the mailbox; leaving it to that one.",
-                 await holder_of(lease, cohort.clock.now()))
-    else:
-        mailbox = mailbox_client(cohort.config)
-        try:
-            await mailbox.connect()
-            await mailbox_pass(cohort, mailbox, report)
-        except ImapError as exc:
-            report.problems.append(f"IMAP: {exc}")
-            log.error("Could not read the mailbox: %s", exc)
-        finally:
-            await mailbox.close()
-            await release(lease)
-    more, after = await schedule_pass(cohort)  # replies change what is due (skip, stop, pause)
-    report.queued += more
-    report.next_due, report.next_what = after.next_wakeup, after.next_what
-    sender = smtp_sender(cohort.config)
-    try:
-        await outbox_pass(cohort, sender, report)
-    except SendError as exc:
-        report.problems.append(f"SMTP: {exc}")
-        log.error("Could not send mail: %s. The messages stay queued.", exc)
-    finally:
-        await sender.close()
-    return report
-
-
-# --- the daemon -------------------------------------------------------------------------
 
 class Daemon:
-    def __init__(self, cohort: Cohort) -> None:
-        self.cohort = cohort
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.stopping = asyncio.Event()
-        self.outbox_wake = asyncio.Event()
         self.schedule_wake = asyncio.Event()
-        self.reloaded = False
+        self.reload_wake = asyncio.Event()
+        self._outbox_wakes: set[asyncio.Event] = set()
+        self._pending: Deployment | None = None
+        self._jobs: dict[_Job, asyncio.Task[None]] = {}
+
+    @property
+    def renew_every(self) -> float:
+        """How often leases are renewed: three times per lease period."""
+        return self.runtime.deployment.lease_seconds / 3
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        log.info("circleback is running for the cohort “%s” (%d participants). Stop with Ctrl-C.",
-                 self.cohort.config.cohort.name, len(self.cohort.config.participants))
+        rt = self.runtime
+        participants = sum(len(c.config.participants) for c in rt.cohorts.values())
+        if rt.many:
+            log.info("circleback is running for %d cohorts (%s; %d participants). Stop with "
+                     "Ctrl-C.", len(rt.cohorts), ", ".join(sorted(rt.cohorts)), participants)
+        else:
+            log.info("circleback is running for the cohort “%s” (%d participants). Stop with "
+                     "Ctrl-C.", rt.cohort().config.cohort.name, participants)
+        await self._announce()
         try:
             async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._guard("presence", self._presence))
                 tg.create_task(self._guard("scheduler", self._scheduler))
-                tg.create_task(self._guard("outbox", self._outbox))
-                tg.create_task(self._guard("mailbox watcher", self._watcher))
-                if self.cohort.config.http_listen:
+                tg.create_task(self._guard("reloader", self._reloader))
+                if rt.deployment.http_listen:
                     tg.create_task(self._guard("unsubscribe page", self._http))
+                self._start_jobs()
                 await self.stopping.wait()
                 raise _Stop
         except* _Stop:
@@ -254,6 +97,8 @@ class Daemon:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            with contextlib.suppress(Exception):
+                await leases.release(leases.PRESENCE + rt.holder, holder=rt.holder)
         log.info("circleback stopped cleanly.")
 
     def stop(self, why: str = "") -> None:
@@ -262,22 +107,175 @@ class Daemon:
             self.stopping.set()
 
     def reload(self) -> None:
+        """SIGHUP: read the config again; apply it when it is valid."""
+        source = self.runtime.deployment.path
         try:
-            config = load_config(self.cohort.config.path, require_secrets=True)
+            deployment = load_deployment(source, require_secrets=True)
         except Exception as exc:
             log.error("Reload refused, the running config stays in force: %s", exc)
             return
-        self.cohort.config = config
-        log.info("Reloaded %s.", config.path)
-        self.reloaded = True  # the scheduler syncs participants before its next pass
-        self.schedule_wake.set()
+        log.info("Reloaded %s.", source)
+        self._pending = deployment
+        self.reload_wake.set()
 
-    async def _guard(self, name: str, body: object) -> None:
+    def wake_outbox(self) -> None:
+        for event in self._outbox_wakes:
+            event.set()
+
+    # --- the jobs -----------------------------------------------------------------------
+
+    def _wanted(self) -> set[_Job]:
+        return ({_Job("watch", w) for w in self.runtime.mailboxes()}
+                | {_Job("send", a) for a in self.runtime.accounts()})
+
+    def _start_jobs(self) -> None:
+        """Start a job for every mailbox and account of the config; stop the ones it no
+        longer has or whose settings changed (their successor starts afresh)."""
+        wanted = self._wanted()
+        for job in list(self._jobs):
+            if job not in wanted:
+                self._jobs.pop(job).cancel()
+        for job in wanted - self._jobs.keys():
+            if isinstance(job.spec, MailboxWatch):
+                body: Callable[[], Awaitable[None]] = _bind(self._watch, job.spec)
+                name = f"mailbox watcher ({job.spec.key})"
+            else:
+                body = _bind(self._send, job.spec)
+                name = f"outbox ({job.spec.key})"
+            self._jobs[job] = self._tg.create_task(self._guard(name, body))
+
+    async def _reloader(self) -> None:
+        while not self.stopping.is_set():
+            await self._sleep(3600.0, self.reload_wake)
+            deployment, self._pending = self._pending, None
+            if deployment is None:
+                continue
+            await self.runtime.apply(deployment)
+            self._start_jobs()
+            self.schedule_wake.set()
+            self.wake_outbox()
+
+    async def _announce(self) -> None:
+        rt = self.runtime
+        await leases.acquire(leases.PRESENCE + rt.holder, rt.clock.now(), holder=rt.holder,
+                             ttl=rt.lease)
+
+    async def _presence(self) -> None:
+        while not self.stopping.is_set():
+            await self._announce()
+            await self._sleep(self.renew_every)
+
+    async def _scheduler(self) -> None:
+        while not self.stopping.is_set():
+            done, result = await schedule_all(self.runtime)
+            if done:
+                self.wake_outbox()
+            now = self.runtime.clock.now()
+            wakeup = result.next_wakeup
+            delay = 60.0 if wakeup is None else min(60.0, max(1.0, (wakeup - now).total_seconds()))
+            await self._sleep(delay, self.schedule_wake)
+
+    async def _send(self, account: SmtpAccount) -> None:
+        wake = asyncio.Event()
+        self._outbox_wakes.add(wake)
+        sender = smtp_sender(account.smtp)
+        busy = min(30.0, self.runtime.deployment.lease_seconds / 2)
+        try:
+            while not self.stopping.is_set():
+                await outbox_pass(self.runtime, account, sender, RunReport())
+                pending = await outbox.pending_count(account.cohort_ids)
+                await self._sleep(busy if pending else 300.0, wake)
+        finally:
+            self._outbox_wakes.discard(wake)
+            await sender.close()
+
+    async def _watch(self, watch: MailboxWatch) -> None:
+        """Watch one mailbox while this daemon holds its lease; stand by otherwise."""
+        rt, lease = self.runtime, "imap:" + watch.key
+        standing_by = False
+        while not self.stopping.is_set():
+            if not await leases.acquire(lease, rt.clock.now(), holder=rt.holder, ttl=rt.lease):
+                if not standing_by:
+                    log.info("Another circleback (%s) is watching %s; this one stands by.",
+                             await leases.holder_of(lease, rt.clock.now()), watch.key)
+                    standing_by = True
+                await self._sleep(self.renew_every)
+                continue
+            if standing_by:
+                log.info("Took over watching %s.", watch.key)
+                standing_by = False
+            keeper = asyncio.ensure_future(self._keep(lease))
+            session = asyncio.ensure_future(self._watch_session(watch))
+            try:
+                await asyncio.wait([keeper, session], return_when=asyncio.FIRST_COMPLETED)
+                if session.done():
+                    session.result()  # an error restarts the watcher after a backoff
+                elif keeper.done():
+                    keeper.result()
+                    log.warning("Lost the lease on %s to another circleback; standing by.",
+                                watch.key)
+            finally:
+                for task in (keeper, session):
+                    task.cancel()
+                await asyncio.gather(keeper, session, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    await leases.release(lease, holder=rt.holder)
+
+    async def _keep(self, lease: str) -> None:
+        """Renew the lease on a timer of its own (however long an IDLE lasts); return
+        when it was lost."""
+        rt = self.runtime
+        while not self.stopping.is_set():
+            await self._sleep(self.renew_every)
+            if not await leases.acquire(lease, rt.clock.now(), holder=rt.holder, ttl=rt.lease):
+                return
+
+    async def _watch_session(self, watch: MailboxWatch) -> None:
+        mailbox = mailbox_client(watch.imap)
+        try:
+            await mailbox.connect()
+            log.info("Watching %s on %s for replies (%s).", watch.imap.mailbox, watch.imap.host,
+                     ", ".join(watch.cohort_ids))
+            while not self.stopping.is_set():
+                report = RunReport()
+                await mailbox_pass(self.runtime, watch, mailbox, report)
+                if report.fetched:
+                    self.wake_outbox()
+                    self.schedule_wake.set()
+                # Check again around every IDLE, so nothing that arrives in between is missed.
+                waiter = asyncio.ensure_future(mailbox.wait_for_change(watch.imap.poll_interval))
+                stop = asyncio.ensure_future(self.stopping.wait())
+                await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                if not waiter.done():
+                    waiter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, ImapError):
+                        await waiter
+                else:
+                    waiter.result()
+        finally:
+            await mailbox.close()
+
+    async def _http(self) -> None:
+        """The one-click unsubscribe page (RFC 8058), for every cohort."""
+        listen = self.runtime.deployment.http_listen
+        assert listen is not None
+        server = await serve(listen, lambda t: unsubscribe(self.runtime.cohorts, t),
+                             lambda t: name_for_token(self.runtime.cohorts, t))
+        try:
+            await self.stopping.wait()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    async def _guard(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
         """Run one loop forever; an error restarts it after a backoff, never kills the daemon."""
         attempt = 0
         while not self.stopping.is_set():
             try:
-                await body()  # type: ignore[operator]
+                await body()
                 return
             except asyncio.CancelledError:
                 raise
@@ -292,7 +290,7 @@ class Daemon:
         waiters = [asyncio.ensure_future(self.stopping.wait())]
         if wake is not None:
             waiters.append(asyncio.ensure_future(wake.wait()))
-        sleeper = asyncio.ensure_future(self.cohort.clock.sleep(seconds))
+        sleeper = asyncio.ensure_future(self.runtime.clock.sleep(seconds))
         try:
             await asyncio.wait([sleeper, *waiters], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -301,81 +299,10 @@ class Daemon:
             if wake is not None:
                 wake.clear()
 
-    async def _scheduler(self) -> None:
-        while not self.stopping.is_set():
-            if self.reloaded:
-                self.reloaded = False
-                await sync_participants(self.cohort)
-            done, result = await schedule_pass(self.cohort)
-            wakeup = result.next_wakeup
-            if done:
-                self.outbox_wake.set()
-            now = self.cohort.clock.now()
-            delay = 60.0 if wakeup is None else min(60.0, max(1.0, (wakeup - now).total_seconds()))
-            await self._sleep(delay, self.schedule_wake)
 
-    async def _outbox(self) -> None:
-        sender = smtp_sender(self.cohort.config)
-        try:
-            while not self.stopping.is_set():
-                report = RunReport()
-                await outbox_pass(self.cohort, sender, report)
-                await self._sleep(30.0 if await pending_count(self.cohort.id) else 300.0,
-                                  self.outbox_wake)
-        finally:
-            await sender.close()
-
-    async def _http(self) -> None:
-        """The one-click unsubscribe page (RFC 8058), when [http] listen is set."""
-        cohort, listen = self.cohort, self.cohort.config.http_listen
-        assert listen is not None
-        server = await serve(listen, lambda t: unsubscribe(cohort, t),
-                             lambda t: name_for_token(cohort, t))
-        try:
-            await self.stopping.wait()
-        finally:
-            server.close()
-            await server.wait_closed()
-
-    async def _watcher(self) -> None:
-        lease = mailbox_lease(self.cohort.config)
-        waiting = False
-        while not await acquire(lease, self.cohort.clock.now()):
-            if not waiting:
-                log.info("Another circleback (%s) is watching the mailbox; this one stands by.",
-                         await holder_of(lease, self.cohort.clock.now()))
-                waiting = True
-            await self._sleep(30.0)
-            if self.stopping.is_set():
-                return
-        mailbox = mailbox_client(self.cohort.config)
-        try:
-            await mailbox.connect()
-            log.info("Watching %s on %s for replies.", self.cohort.config.imap.mailbox,
-                     self.cohort.config.imap.host)
-            while not self.stopping.is_set():
-                if not await acquire(lease, self.cohort.clock.now()):
-                    raise RuntimeError("lost the mailbox lease to another daemon")
-                report = RunReport()
-                await mailbox_pass(self.cohort, mailbox, report)
-                if report.fetched:
-                    self.outbox_wake.set()
-                    self.schedule_wake.set()
-                # Check again around every IDLE, so nothing that arrives in between is missed.
-                waiter = asyncio.ensure_future(
-                    mailbox.wait_for_change(self.cohort.config.imap.poll_interval))
-                stop = asyncio.ensure_future(self.stopping.wait())
-                await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
-                stop.cancel()
-                if not waiter.done():
-                    waiter.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, ImapError):
-                        await waiter
-                else:
-                    waiter.result()
-        finally:
-            await mailbox.close()
-            await release(lease)
+def _bind(fn: Callable[[MailboxWatch], Awaitable[None]] | Callable[[SmtpAccount], Awaitable[None]],
+          spec: MailboxWatch | SmtpAccount) -> Callable[[], Awaitable[None]]:
+    return lambda: fn(spec)  # type: ignore[arg-type]
 
 
 class _Stop(Exception):

@@ -19,10 +19,6 @@ SCHEMA_VERSION_KEY = "schema_version"
 TOKEN_SECRET_KEY = "token_secret"
 
 
-async def _new_tables() -> None:
-    """Nothing to alter: migrate() creates missing tables after the column steps."""
-
-
 async def _columns(table: str) -> set[str]:
     conn = connections.get("default")
     if is_postgres():
@@ -52,15 +48,64 @@ async def _consent_columns() -> None:
         # (its index comes with generate_schemas, after the column steps)
 
 
-# Ordered schema steps. A new table needs only a step that says so (migrate() creates
-# missing tables); a new column needs its ALTER TABLE. Each step runs once, in order, on
-# databases older than it; a new database gets the whole schema at once.
-MIGRATIONS: list[tuple[int, str, Callable[[], Awaitable[None]]]] = [
-    (1, "create the tables", _new_tables),
-    (2, "remember what each participant's calendar was told", _new_tables),
-    (3, "leases, so that one daemon at a time watches a mailbox", _new_tables),
-    (4, "consent to share stories", _consent_columns),
-    (5, "attachments kept with their stories", _new_tables),
+async def _many_cohorts_before() -> None:
+    """Version 6, before the new tables: action keys become unique per cohort (the table
+    is rebuilt: its primary key changes), outbox rows name the daemon that claimed them,
+    inbound messages the mailbox they came from."""
+    conn = connections.get("default")
+    await _add_column("cb_outbox", "claim", "claim VARCHAR(255) NOT NULL DEFAULT ''")
+    await _add_column("cb_inbound", "mailbox", "mailbox VARCHAR(512) NOT NULL DEFAULT ''")
+    if await _columns("cb_action"):
+        # A copy without constraints or indexes; generate_schemas then makes the new table.
+        await conn.execute_query("CREATE TABLE cb_action_v5 AS SELECT * FROM cb_action")
+        await conn.execute_query("DROP TABLE cb_action")
+    # Cursors were per (cohort, mailbox name); now one per watched mailbox, under a new
+    # table. Starting it afresh is safe: what circleback read it moved out of the inbox,
+    # and whatever is still there is recognised by its Message-ID.
+    await conn.execute_query("DROP TABLE IF EXISTS cb_cursor")
+
+
+async def _many_cohorts_after() -> None:
+    """Version 6, after the new tables: the old actions copied in, with the participant
+    and check-in of skips and round wishes read once from their keys into columns."""
+    conn = connections.get("default")
+    if not await _columns("cb_action_v5"):
+        return
+    await conn.execute_query(
+        "INSERT INTO cb_action (cohort_id, key, kind, done_at, note) "
+        "SELECT cohort_id, key, kind, done_at, note FROM cb_action_v5")
+    await conn.execute_query("DROP TABLE cb_action_v5")
+    from service.store.models import Action, Participant
+
+    people = {(p.cohort_id, p.email): p.id for p in await Participant.all()}
+    for action in await Action.filter(kind__in=["skip", "round"]):
+        parts = action.key.split(":")
+        # skip:N:email and round:cohort:email, as version 5 wrote them
+        email = parts[-1]
+        number = int(parts[1]) if action.kind == "skip" and parts[1].isdigit() else None
+        await Action.filter(id=action.id).update(
+            participant_id=people.get((action.cohort_id, email)), checkin_number=number)
+
+
+Step = Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    """Nothing to alter: migrate() creates missing tables after the column steps."""
+
+
+# Ordered schema steps: (version, what, before the new tables, after them). A new table
+# needs only a step that says so (migrate() creates missing tables); a new column needs
+# its ALTER TABLE. Each step runs once, in order, on databases older than it; a new
+# database gets the whole schema at once.
+MIGRATIONS: list[tuple[int, str, Step, Step]] = [
+    (1, "create the tables", _nothing, _nothing),
+    (2, "remember what each participant's calendar was told", _nothing, _nothing),
+    (3, "leases, so that one daemon at a time watches a mailbox", _nothing, _nothing),
+    (4, "consent to share stories", _consent_columns, _nothing),
+    (5, "attachments kept with their stories", _nothing, _nothing),
+    (6, "many cohorts in one database: keys unique per cohort, claims, one cursor per mailbox",
+     _many_cohorts_before, _many_cohorts_after),
 ]
 
 
@@ -106,16 +151,18 @@ async def migrate() -> None:
         return
     row = await Setting.get_or_none(key=SCHEMA_VERSION_KEY)
     current = int(row.value) if row else 0
+    if current >= latest:
+        return
     # Column steps first: generate_schemas also creates indexes, and an index on a column
-    # an old table does not have yet would fail.
-    for version, what, step in MIGRATIONS:
-        if version <= current:
-            continue
+    # an old table does not have yet would fail. Data steps after the tables exist.
+    pending = [m for m in MIGRATIONS if m[0] > current]
+    for version, what, before, _ in pending:
         log.info("Updating the database schema to version %d (%s).", version, what)
-        await step()
+        await before()
     await Tortoise.generate_schemas(safe=True)  # tables (and indexes) new since then
-    if current < latest:
-        await Setting.update_or_create(key=SCHEMA_VERSION_KEY, defaults={"value": str(latest)})
+    for _, _, _, after in pending:
+        await after()
+    await Setting.update_or_create(key=SCHEMA_VERSION_KEY, defaults={"value": str(latest)})
 
 
 async def schema_version() -> int:

@@ -1,14 +1,16 @@
 """The schema: tortoise-orm models. The only module that knows table and column names.
 
-State machines kept explicit:
-- ``OutboxMessage.state``: queued -> sending -> sent | failed (queued again on a 4xx)
-- ``InboundMessage.state``: stored -> moved
+Every row that belongs to a cohort says so (``cohort_id``), and everything unique is
+unique within its cohort. The states are the enums of ``service.core.states``; their
+transitions are guarded updates in ``outbox``, ``inbound`` and ``participants``.
 """
 
 from __future__ import annotations
 
 from tortoise import fields
 from tortoise.models import Model
+
+from service.core.states import BounceState, InboundState, OutboxState, ParticipantStatus
 
 
 class Setting(Model):
@@ -27,11 +29,9 @@ class Participant(Model):
     email = fields.CharField(max_length=320)
     name = fields.CharField(max_length=200)
     timezone = fields.CharField(max_length=64)
-    # active | paused | stopped | removed
-    status = fields.CharField(max_length=16, default="active")
+    status = fields.CharEnumField(ParticipantStatus, max_length=16, default=ParticipantStatus.ACTIVE)
     paused_until = fields.DatetimeField(null=True)
-    # ok | soft | hard
-    bounce_state = fields.CharField(max_length=8, default="ok")
+    bounce_state = fields.CharEnumField(BounceState, max_length=8, default=BounceState.OK)
     soft_bounces = fields.IntField(default=0)
     goal = fields.TextField(null=True)
     consented = fields.BooleanField(default=False)  # said "share" (cohorts that need consent)
@@ -147,7 +147,8 @@ class Resource(Model):
 
 
 class InboundMessage(Model):
-    """Every message fetched from the mailbox, whatever it turned out to be."""
+    """Every message fetched from a mailbox, whatever it turned out to be. ``cohort_id``
+    is the cohort it was routed to ("" when no cohort could be told: kept for a person)."""
 
     id = fields.IntField(primary_key=True)
     cohort_id = fields.CharField(max_length=64)
@@ -161,8 +162,8 @@ class InboundMessage(Model):
     subject = fields.TextField(default="")
     reason = fields.TextField(default="")
     folder = fields.CharField(max_length=255, default="")  # where it was moved
-    # stored | moved
-    state = fields.CharField(max_length=16, default="stored")
+    mailbox = fields.CharField(max_length=512, default="")  # the watched mailbox it came from
+    state = fields.CharEnumField(InboundState, max_length=16, default=InboundState.STORED)
     raw_message = fields.BinaryField(null=True)  # kept for what the facilitator may need to read
     received_at = fields.DatetimeField()
 
@@ -172,28 +173,37 @@ class InboundMessage(Model):
 
 
 class MailboxCursor(Model):
-    id = fields.IntField(primary_key=True)
-    cohort_id = fields.CharField(max_length=64)
-    mailbox = fields.CharField(max_length=255)
+    """How far one watched mailbox has been read (one per mailbox, whatever cohorts it
+    serves): the UIDs up to ``last_uid`` of ``uidvalidity`` are stored."""
+
+    mailbox = fields.CharField(max_length=512, primary_key=True)  # user@host:port/NAME
     uidvalidity = fields.BigIntField()
     last_uid = fields.BigIntField(default=0)
 
     class Meta:
-        table = "cb_cursor"
-        unique_together = (("cohort_id", "mailbox"),)
+        table = "cb_mailbox_cursor"
 
 
 class Action(Model):
-    """A scheduled action that has been done. The unique key is what stops a double send."""
+    """A scheduled action that has been done. The unique (cohort, key) is what stops a
+    double send; the keys are built in ``service.core.keys``. What an action is about is
+    in its columns (never parsed back out of the key)."""
 
-    key = fields.CharField(max_length=255, primary_key=True)
-    cohort_id = fields.CharField(max_length=64, db_index=True)
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64)
+    key = fields.CharField(max_length=255)
     kind = fields.CharField(max_length=32)
+    participant: fields.ForeignKeyNullableRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="actions", null=True, on_delete=fields.CASCADE
+    )
+    checkin_number = fields.IntField(null=True)
     done_at = fields.DatetimeField()
     note = fields.TextField(default="")
 
     class Meta:
         table = "cb_action"
+        unique_together = (("cohort_id", "key"),)
+        indexes = (("cohort_id", "kind"),)
 
 
 class OutboxMessage(Model):
@@ -208,8 +218,8 @@ class OutboxMessage(Model):
     mail_from = fields.CharField(max_length=320)
     rcpt = fields.CharField(max_length=320)
     raw_message = fields.BinaryField()
-    # queued | sending | sent | failed
-    state = fields.CharField(max_length=16, default="queued", db_index=True)
+    state = fields.CharEnumField(OutboxState, max_length=16, default=OutboxState.QUEUED, db_index=True)
+    claim = fields.CharField(max_length=255, default="")  # the daemon holding a "sending" row
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
     last_error = fields.TextField(default="")
@@ -238,7 +248,8 @@ class Digest(Model):
 
 
 class Lease(Model):
-    """Who may do a job that only one daemon at a time may do (watch one IMAP mailbox)."""
+    """Who may do a job that only one daemon at a time may do (watch one IMAP mailbox), and
+    which daemons are alive (``daemon:<holder>``, renewed on a timer by each daemon)."""
 
     name = fields.CharField(max_length=255, primary_key=True)
     holder = fields.CharField(max_length=255)

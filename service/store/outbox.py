@@ -1,37 +1,52 @@
-"""Transactional outbox: mail is queued in the same transaction as the state change
-that caused it, then claimed, sent and marked by the worker.
+"""The outbox and its state machine: the only module that changes an outbox row's state.
 
-States: queued -> sending -> sent | failed. A 4xx puts the row back to queued with a
-later ``next_attempt_at``; a 5xx or too many attempts make it failed. A row left in
-``sending`` by a crash goes back to queued after ``STALE_CLAIM``.
+Mail is queued in the same transaction as the state change that caused it, then claimed
+by one live daemon, sent, and marked. States (``service.core.states.OutboxState``)::
+
+    queued -> sending -> sent | failed        (a 4xx: sending -> queued, later)
+              sending -> queued               (the claiming daemon died)
+
+Every transition is a conditional update that checks the row is still in the state and
+claim it expects, and its row count is checked: a daemon that lost a row (it was given
+back because that daemon looked dead) never marks it, and checks its claim right before
+sending, so a row is never sent twice. On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets
+several daemons claim side by side without waiting on each other.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 
 from tortoise.transactions import in_transaction
 
-from service.core.retry import Backoff
-from service.mail.smtp import PermanentFailure, SendError, SmtpSender, TemporaryFailure
+from service.core.states import MailKind, OutboxState
 from service.store.db import is_postgres
 from service.store.models import OutboxMessage, Participant
 
 log = logging.getLogger("circleback.outbox")
 
-STALE_CLAIM = timedelta(minutes=10)
-SEND_RETRY = Backoff(attempts=8, base=30.0, cap=3600.0, jitter=True)
+__all__ = [
+    "claim_outbox_batch",
+    "enqueue",
+    "give_back",
+    "mark_failed",
+    "mark_retry",
+    "mark_sent",
+    "pending_count",
+    "release_claims_of_dead",
+    "still_mine",
+]
 
 
 async def enqueue(
     message: EmailMessage,
     *,
     cohort_id: str,
-    kind: str,
+    kind: MailKind,
     now: datetime,
     participant: Participant | None = None,
     checkin_number: int | None = None,
@@ -51,93 +66,90 @@ async def enqueue(
     return await OutboxMessage.create(
         cohort_id=cohort_id, kind=kind, message_id=message_id, participant=participant,
         checkin_number=checkin_number, mail_from=mail_from, rcpt=rcpt,
-        raw_message=message.as_bytes(), state="queued", next_attempt_at=send_at or now,
+        raw_message=message.as_bytes(), state=OutboxState.QUEUED, next_attempt_at=send_at or now,
         created_at=now,
     )
 
 
-async def release_stale_claims(cohort_id: str, now: datetime) -> int:
-    """Rows a crashed sender left in ``sending`` go back to the queue."""
-    return await OutboxMessage.filter(
-        cohort_id=cohort_id, state="sending", claimed_at__lt=now - STALE_CLAIM
-    ).update(state="queued")
+async def claim_outbox_batch(cohort_ids: Collection[str], claim: str, now: datetime,
+                             limit: int = 20) -> list[OutboxMessage]:
+    """Claim up to ``limit`` due rows of these cohorts for the daemon ``claim``.
 
-
-async def claim_outbox_batch(cohort_id: str, now: datetime, limit: int = 20) -> list[OutboxMessage]:
-    """Claim due rows for this worker. On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets
-    several daemons share the queue without sending a row twice."""
+    ``now`` is read by the caller for this claim (never once for a whole pass)."""
     async with in_transaction():
         query = OutboxMessage.filter(
-            cohort_id=cohort_id, state="queued", next_attempt_at__lte=now
+            cohort_id__in=list(cohort_ids), state=OutboxState.QUEUED, next_attempt_at__lte=now
         ).order_by("id").limit(limit)
         if is_postgres():
             query = query.select_for_update(skip_locked=True)
-        rows = await query
-        claimed = []
-        for row in rows:
-            # The conditional update is what makes the claim safe on SQLite too.
-            n = await OutboxMessage.filter(id=row.id, state="queued").update(
-                state="sending", claimed_at=now
-            )
-            if n:
-                row.state = "sending"
-                claimed.append(row)
-        return claimed
+        ids = [int(str(i)) for i in await query.values_list("id", flat=True)]
+        if not ids:
+            return []
+        # The conditional update is what makes the claim safe on SQLite too (one writer at
+        # a time there, and a row another worker took is no longer queued).
+        await OutboxMessage.filter(id__in=ids, state=OutboxState.QUEUED).update(
+            state=OutboxState.SENDING, claim=claim, claimed_at=now)
+        return list(await OutboxMessage.filter(id__in=ids, state=OutboxState.SENDING, claim=claim)
+                    .order_by("id"))
 
 
-@dataclass(frozen=True)
-class SendReport:
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
+async def still_mine(row: OutboxMessage, claim: str, now: datetime) -> bool:
+    """Right before sending: is the row still ours? (It is not when it was given back
+    because this daemon looked dead.) Refreshes ``claimed_at``."""
+    n = await OutboxMessage.filter(id=row.id, state=OutboxState.SENDING, claim=claim).update(
+        claimed_at=now)
+    return n == 1
 
 
-async def send_batch(sender: SmtpSender, rows: list[OutboxMessage], now: datetime) -> SendReport:
-    sent = retrying = failed = 0
-    for row in rows:
-        try:
-            await sender.send(bytes(row.raw_message), row.mail_from, [row.rcpt])
-        except TemporaryFailure as exc:
-            row.attempts += 1
-            row.last_error = str(exc)
-            if row.attempts >= SEND_RETRY.attempts:
-                row.state = "failed"
-                failed += 1
-                log.error("Gave up sending the %s to %s after %d tries: %s", row.kind, row.rcpt,
-                          row.attempts, exc)
-            else:
-                row.state = "queued"
-                row.next_attempt_at = now + timedelta(seconds=SEND_RETRY.delay(row.attempts))
-                retrying += 1
-                log.warning("The %s to %s was not accepted yet (%s); trying again at %s.",
-                            row.kind, row.rcpt, exc, row.next_attempt_at.strftime("%H:%M:%S UTC"))
-            await row.save(update_fields=["attempts", "last_error", "state", "next_attempt_at"])
-            continue
-        except PermanentFailure as exc:
-            await _mark_failed(row, exc)
-            failed += 1
-            continue
-        except SendError as exc:  # pragma: no cover - SendError is abstract in practice
-            await _mark_failed(row, exc)
-            failed += 1
-            continue
-        row.state = "sent"
-        row.sent_at = now
-        row.attempts += 1
-        await row.save(update_fields=["state", "sent_at", "attempts"])
-        sent += 1
-        log.info("Sent the %s to %s.", row.kind, row.rcpt)
-    return SendReport(sent, retrying, failed)
+async def mark_sent(row: OutboxMessage, claim: str, now: datetime) -> bool:
+    n = await OutboxMessage.filter(id=row.id, state=OutboxState.SENDING, claim=claim).update(
+        state=OutboxState.SENT, sent_at=now, attempts=row.attempts + 1, claim="")
+    _check(n, row, "sent")
+    return n == 1
 
 
-async def _mark_failed(row: OutboxMessage, exc: SendError) -> None:
-    row.state = "failed"
-    row.attempts += 1
-    row.last_error = str(exc)
-    await row.save(update_fields=["state", "attempts", "last_error"])
-    log.error("The server refused the %s to %s for good: %s. Check the address; the "
-              "facilitator sees this in `circleback status`.", row.kind, row.rcpt, exc)
+async def mark_retry(row: OutboxMessage, claim: str, error: str, at: datetime) -> bool:
+    """A temporary failure: queued again, to be tried at ``at``."""
+    n = await OutboxMessage.filter(id=row.id, state=OutboxState.SENDING, claim=claim).update(
+        state=OutboxState.QUEUED, attempts=row.attempts + 1, last_error=error[:2000],
+        next_attempt_at=at, claim="")
+    _check(n, row, "queued again")
+    return n == 1
 
 
-async def pending_count(cohort_id: str) -> int:
-    return await OutboxMessage.filter(cohort_id=cohort_id, state__in=["queued", "sending"]).count()
+async def mark_failed(row: OutboxMessage, claim: str, error: str) -> bool:
+    n = await OutboxMessage.filter(id=row.id, state=OutboxState.SENDING, claim=claim).update(
+        state=OutboxState.FAILED, attempts=row.attempts + 1, last_error=error[:2000], claim="")
+    _check(n, row, "failed")
+    return n == 1
+
+
+async def give_back(rows: Collection[OutboxMessage], claim: str) -> int:
+    """Rows claimed but not tried (the daemon is stopping, or the server went away)."""
+    return await OutboxMessage.filter(
+        id__in=[r.id for r in rows], state=OutboxState.SENDING, claim=claim
+    ).update(state=OutboxState.QUEUED, claim="")
+
+
+async def release_claims_of_dead(live: Collection[str], now: datetime,
+                                 grace: timedelta = timedelta(seconds=5)) -> int:
+    """Rows claimed by a daemon that is no longer alive go back to the queue at once.
+
+    ``live``: the claims of the daemons whose presence lease is current. Claims younger
+    than ``grace`` are left alone: a daemon that has just started may have claimed before
+    its presence was visible to this one."""
+    return await OutboxMessage.filter(
+        state=OutboxState.SENDING, claimed_at__lt=now - grace
+    ).exclude(claim__in=list(live)).update(state=OutboxState.QUEUED, claim="")
+
+
+async def pending_count(cohort_ids: Collection[str]) -> int:
+    return await OutboxMessage.filter(
+        cohort_id__in=list(cohort_ids), state__in=[OutboxState.QUEUED, OutboxState.SENDING]
+    ).count()
+
+
+def _check(n: int, row: OutboxMessage, what: str) -> None:
+    if n != 1:
+        log.warning("The %s to %s (outbox row %d) was not marked %s: another circleback took "
+                    "it over meanwhile.", row.kind, row.rcpt, row.id, what)

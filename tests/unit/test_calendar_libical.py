@@ -32,8 +32,9 @@ from service.calendar.itip import (
     build_request,
     occurrence_starts,
 )
-from service.calendar.series import Shape, participant_spec, utc_key
+from service.calendar.series import participant_spec
 from service.core.schedule import Checkin
+from service.core.series import Shape, utc_key
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SCRIPT = Path(__file__).parent.parent / "tools" / "libical_check.py"

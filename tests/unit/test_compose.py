@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import email
+import shutil
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr
@@ -18,6 +19,8 @@ from service.compose import (
     FULL_STORY_NOTE,
     STORY_TEXT_LIMIT,
     URL_LABEL_LIMIT,
+    Ack,
+    BounceNotice,
     CheckinView,
     DigestView,
     Envelope,
@@ -29,6 +32,7 @@ from service.compose import (
     compose_control_ack,
     compose_digest,
     compose_invite,
+    compose_notice,
     compose_prompt,
     format_local,
     format_local_range,
@@ -308,7 +312,7 @@ def test_prompt_and_reminder_are_list_mail_ack_is_not() -> None:
     ack = compose_control_ack(
         sender=SENDER,
         recipient=ALICE,
-        text="Paused until 12 January.",
+        ack=Ack("pause", until=date(2027, 1, 12)),
         envelope=Envelope(message_id="ack.1@b.org", in_reply_to="<their.1@mail.com>"),
         now=NOW,
     )
@@ -316,7 +320,16 @@ def test_prompt_and_reminder_are_list_mail_ack_is_not() -> None:
     assert ack["X-Auto-Response-Suppress"] == "All"
     assert ack["In-Reply-To"] == "<their.1@mail.com>"
     assert ack["References"] == "<their.1@mail.com>"
-    assert "Paused until 12 January." in _text(ack)
+    assert "Paused until Tuesday 12 January 2027." in _text(ack)
+    notice = compose_notice(
+        sender=SENDER,
+        recipient=ALICE,
+        notice=BounceNotice("Bob", "bob@example.com", "5.1.1 user unknown"),
+        envelope=Envelope(message_id="notice.1@b.org"),
+        now=NOW,
+    )
+    assert notice["Precedence"] is None
+    assert notice["X-Auto-Response-Suppress"] == "All"
 
 
 def test_user_text_cannot_inject_headers() -> None:
@@ -333,6 +346,17 @@ def test_user_text_cannot_inject_headers() -> None:
             envelope=ENVELOPE,
             now=NOW,
             subject="Re: " + evil,
+        ),
+        compose_control_ack(sender=SENDER, recipient=recipient, text=evil, envelope=ENVELOPE, now=NOW),
+        compose_control_ack(
+            sender=SENDER, recipient=recipient, ack=Ack("skip", 3), envelope=ENVELOPE, now=NOW
+        ),
+        compose_notice(
+            sender=SENDER,
+            recipient=recipient,
+            notice=BounceNotice(evil, "bob@example.com", evil),
+            envelope=ENVELOPE,
+            now=NOW,
         ),
     ]
     for msg in messages:
@@ -434,6 +458,7 @@ def test_facilitator_section_only_when_given() -> None:
     plain = _digest()
     assert "For you only" not in _html(plain)
     assert "Gone quiet" not in _text(plain)
+    # The old preformatted lines are still shown as they are (until the flows switch).
     section = FacilitatorSection(
         quiet=("Dana",),
         bounces=("eve@bounce.example",),
@@ -679,15 +704,60 @@ def test_templates_dir_prefers_the_environment(tmp_path: Path, monkeypatch: pyte
     assert (default / "digest.html.j2").is_file()
     for name in ("control_ack.txt.j2", "control_ack.html.j2"):
         (tmp_path / name).write_text("custom {{ text }}\n", encoding="utf-8")
+    # A subject macro that tries to add a header: the subject still stays on one line.
+    shutil.copy(default / "_subjects.j2", tmp_path / "_subjects.j2")
+    with (tmp_path / "_subjects.j2").open("a", encoding="utf-8") as subjects:
+        subjects.write('{% macro control_ack(ack, text) %}Custom {{ text }}\r\nBcc: evil@x\n{% endmacro %}\n')
     monkeypatch.setenv("CIRCLEBACK_TEMPLATES", str(tmp_path))
     assert compose.templates_dir() == tmp_path
     ack = compose_control_ack(sender=SENDER, recipient=ALICE, text="<ok>", envelope=ENVELOPE, now=NOW)
     assert _text(ack) == "custom <ok>\n"
     assert _html(ack) == "custom &lt;ok&gt;\n"
+    assert _header(ack, "Subject") == "Custom <ok> Bcc: evil@x"
+    assert ack["Bcc"] is None and _reparse(ack)["Bcc"] is None
 
 
 def test_every_email_has_both_templates() -> None:
     directory = compose.templates_dir()
-    for name in ("invite", "prompt", "reminder", "digest", "control_ack", "cancel"):
+    for name in ("invite", "prompt", "reminder", "digest", "control_ack", "notice", "cancel"):
         assert (directory / f"{name}.txt.j2").is_file()
         assert (directory / f"{name}.html.j2").is_file()
+
+
+# --- subjects ---------------------------------------------------------------------
+
+
+def test_every_subject_comes_from_the_subjects_template() -> None:
+    cohort = "Kick-start your social learning journey"
+    cancel_ics = ICS.replace(b"METHOD:REQUEST", b"METHOD:CANCEL")
+    fourth = _shifted(CHECKIN, number=4, days=14)
+    quiet = _view(stories=(), resources=())
+    london = replace(ALICE, timezone="Europe/London")
+    subjects = {
+        "invite": _header(_invite(), "Subject"),
+        "updated": _header(_invite(change="the start"), "Subject"),
+        "cancel one": _header(_invite("CANCEL", cancel_ics, checkins=(fourth,)), "Subject"),
+        "cancel many": _header(_invite("CANCEL", cancel_ics), "Subject"),
+        "prompt": _header(_prompt(), "Subject"),
+        "reminder": _header(_prompt(reminder=True), "Subject"),
+        "digest": _header(_digest(), "Subject"),
+        "quiet": _header(_digest(view=quiet, recipient=london), "Subject"),
+    }
+    assert subjects == {
+        "invite": f"Invitation: {cohort} check-ins from Tue 1 Dec",
+        "updated": f"Updated invitation: {cohort} check-ins from Tue 1 Dec",
+        "cancel one": f"Cancelled: {cohort} check-in 4 on Tue 15 Dec",
+        "cancel many": f"Cancelled: {cohort} check-ins from Tue 1 Dec",
+        "prompt": f"{cohort}: your update before check-in 3 (Tue 1 Dec)",
+        "reminder": f"Reminder: {cohort} check-in 3 (Tue 1 Dec)",
+        "digest": f"{cohort}: this week in the circle (Fri 20 Nov – Fri 27 Nov)",
+        "quiet": f"{cohort}: a quiet week in the circle (Fri 20 Nov – Fri 27 Nov)",
+    }
+
+
+def test_subject_data_is_never_template_source() -> None:
+    hostile = "{{ 7*7 }} <script>x</script>\r\nBcc: evil@x"
+    for msg in (_prompt(cohort_name=hostile), _digest(view=_view(cohort_name=hostile))):
+        subject = _header(_reparse(msg), "Subject")
+        assert subject.startswith("{{ 7*7 }} <script>x</script> Bcc: evil@x")
+        assert "49" not in subject and "\n" not in str(msg["Subject"])

@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from service.calendar.itip import SeriesSpec, occurrence_starts
-from service.calendar.series import Changes, changes, desired_shape, participant_spec, utc_key
+from service.calendar.series import participant_spec
 from service.config import Config, MovedCheckin
 from service.core.schedule import checkins, series_checkins
+from service.core.series import Changes, changes, desired_shape, utc_key
 
 NY = ZoneInfo("America/New_York")
 

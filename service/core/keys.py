@@ -1,0 +1,106 @@
+"""Every idempotency key and Message-ID seed, built here and nowhere else.
+
+A key names one action of one cohort; the database makes (cohort, key) unique, so the
+same action can never be done twice, across restarts or by two daemons at once, while
+two cohorts sharing a participant, a digest time or a mailbox never collide. Message-IDs
+are derived from the cohort and a seed, so a message queued again gets the same
+Message-ID and a receiving server or client can recognise the duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+
+__all__ = [
+    "ack_key",
+    "calendar_key",
+    "cancel_seed",
+    "digest_copy_seed",
+    "digest_key",
+    "empty_reply_key",
+    "invite_seed",
+    "manual_digest_key",
+    "message_id",
+    "notice_seed",
+    "prompt_key",
+    "reminder_key",
+    "round_key",
+    "series_uid",
+    "skip_key",
+]
+
+MAX_KEY = 255
+
+
+def prompt_key(checkin: int, email: str) -> str:
+    return f"prompt:{checkin}:{email}"
+
+
+def reminder_key(checkin: int, email: str) -> str:
+    return f"reminder:{checkin}:{email}"
+
+
+def digest_key(slot: datetime) -> str:
+    """The scheduled digest of one slot (UTC)."""
+    return f"digest:{slot.isoformat()}"
+
+
+def manual_digest_key(now: datetime) -> str:
+    """``circleback digest --send-now``."""
+    return f"digest:manual:{now.isoformat()}"
+
+
+def calendar_key(email: str, sequence: int, parts: list[str]) -> str:
+    """One batch of iTIP messages to one participant's calendar (``parts``: request,
+    cancel-<occurrence>, cancel-series)."""
+    return f"calendar:{email}:{sequence}:{'+'.join(parts)}"[:MAX_KEY]
+
+
+def skip_key(checkin: int, email: str) -> str:
+    return f"skip:{checkin}:{email}"
+
+
+def round_key(cohort_id: str, email: str) -> str:
+    """A participant's wish at the last check-in (another round, or wrap up)."""
+    return f"round:{cohort_id}:{email}"
+
+
+def empty_reply_key(email: str, day: date) -> str:
+    """At most one "your reply was empty" answer a day per participant."""
+    return f"ack-invalid:{email}:{day.isoformat()}"
+
+
+def ack_key(email: str, now: datetime, word: str) -> str:
+    return f"ack:{email}:{now.isoformat()}:{word}"
+
+
+def series_uid(cohort_id: str) -> str:
+    """The UID of the cohort's recurring check-in series (RFC 5545 3.8.4.7)."""
+    return f"{cohort_id}-checkins@circleback"
+
+
+# --- Message-ID seeds -----------------------------------------------------------------
+
+def invite_seed(email: str, sequence: int) -> str:
+    return f"invite:{email}:{sequence}"
+
+
+def cancel_seed(email: str, sequence: int, occurrence: str | None) -> str:
+    return f"cancel:{email}:{sequence}:{occurrence or 'all'}"
+
+
+def digest_copy_seed(digest_id: int, email: str | None) -> str:
+    """One copy of one digest (``email`` None: the facilitator's)."""
+    return f"digest:{digest_id}:{email or 'facilitator'}"
+
+
+def notice_seed(what: str, inbound_key: str) -> str:
+    """A notice to the facilitator caused by one inbound message."""
+    return f"notice:{what}:{inbound_key}" if what else f"notice:{inbound_key}"
+
+
+def message_id(cohort_id: str, seed: str, domain: str) -> str:
+    """A Message-ID that is the same every time for the same cohort and seed."""
+    digest = hashlib.sha256(f"{cohort_id}:{seed}".encode()).hexdigest()[:24]
+    return f"cb.{digest}@{domain}"

@@ -1,0 +1,54 @@
+"""Done actions: the record that stops a double send. The unique (cohort, key) is the
+guard between two daemons doing the same thing at the same moment; the keys are built
+in ``service.core.keys``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.exceptions import IntegrityError
+
+from service.core.states import ActionKind
+from service.store.models import Action, Participant
+
+__all__ = ["AlreadyDone", "done_keys", "record_action", "record_wish", "was_done"]
+
+
+class AlreadyDone(Exception):
+    """Another run (or another daemon) did this action first."""
+
+
+async def record_action(cohort_id: str, key: str, kind: ActionKind, now: datetime, *,
+                        participant: Participant | None = None, checkin: int | None = None,
+                        note: str = "") -> None:
+    """Record the action inside the transaction that queues its mail; AlreadyDone when
+    it was done before (the caller's transaction then rolls back)."""
+    if await Action.exists(cohort_id=cohort_id, key=key):
+        raise AlreadyDone(key)
+    try:
+        await Action.create(cohort_id=cohort_id, key=key, kind=kind, done_at=now,
+                            participant=participant, checkin_number=checkin, note=note)
+    except IntegrityError as exc:  # the other daemon's insert committed first
+        raise AlreadyDone(key) from exc
+
+
+async def was_done(cohort_id: str, key: str) -> bool:
+    return await Action.exists(cohort_id=cohort_id, key=key)
+
+
+async def done_keys(cohort_id: str) -> set[str]:
+    keys = await Action.filter(cohort_id=cohort_id).values_list("key", flat=True)
+    return {str(k) for k in keys}
+
+
+async def record_wish(cohort_id: str, key: str, participant: Participant, wish: str,
+                      now: datetime) -> None:
+    """A participant's latest wish at the last check-in (another round, or wrap up):
+    the newest answer counts."""
+    updated = await Action.filter(cohort_id=cohort_id, key=key).update(note=wish, done_at=now)
+    if not updated:
+        try:
+            await Action.create(cohort_id=cohort_id, key=key, kind="round", done_at=now,
+                                participant=participant, note=wish)
+        except IntegrityError:
+            await Action.filter(cohort_id=cohort_id, key=key).update(note=wish, done_at=now)

@@ -1,0 +1,198 @@
+"""Participants in the database: the roster synced from the config, the plan's view of
+each participant, and every change of a participant's status or bounce state (the only
+module that writes them, each a guarded update)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.transactions import in_transaction
+
+from service.config import ParticipantConfig
+from service.core.plan import ParticipantState
+from service.core.rules import Standing
+from service.core.series import Shape
+from service.core.states import BounceState, ParticipantStatus
+from service.store.models import Action, CalendarCopy, Participant, Story
+
+log = logging.getLogger("circleback")
+
+__all__ = [
+    "BounceOutcome",
+    "Roster",
+    "consent",
+    "participant_by_email",
+    "participant_by_id",
+    "participant_states",
+    "participants_of",
+    "pause",
+    "record_bounce",
+    "resume",
+    "roster",
+    "set_goal",
+    "standing",
+    "stop",
+    "sync_participants",
+]
+
+SOFT_BOUNCE_LIMIT = 3
+_ACTIVE, _PAUSED = ParticipantStatus.ACTIVE, ParticipantStatus.PAUSED
+_STOPPED, _REMOVED = ParticipantStatus.STOPPED, ParticipantStatus.REMOVED
+
+
+@dataclass(frozen=True)
+class Roster:
+    """What a sync changed: who joined, came back, or left."""
+
+    joined: tuple[Participant, ...] = ()
+    returned: tuple[Participant, ...] = ()
+    left: tuple[Participant, ...] = ()
+
+
+async def sync_participants(cohort_id: str, listed: Collection[ParticipantConfig],
+                            now: datetime) -> Roster:
+    """Bring the cohort's participants in line with the config.
+
+    New entries are added, entries that left the config are marked removed (never
+    deleted: their stories stay), and names and zones follow the config."""
+    joined: list[Participant] = []
+    returned: list[Participant] = []
+    left: list[Participant] = []
+    async with in_transaction():
+        existing = {p.email: p for p in await Participant.filter(cohort_id=cohort_id)}
+        emails = set()
+        for pc in listed:
+            emails.add(pc.email)
+            p = existing.get(pc.email)
+            if p is None:
+                joined.append(await Participant.create(
+                    cohort_id=cohort_id, email=pc.email, name=pc.name, timezone=pc.timezone,
+                    joined_at=now))
+                continue
+            if p.name != pc.name or p.timezone != pc.timezone:
+                await Participant.filter(id=p.id).update(name=pc.name, timezone=pc.timezone)
+            if p.status == _REMOVED and await Participant.filter(id=p.id, status=_REMOVED).update(
+                    status=_ACTIVE, removed_at=None):
+                returned.append(p)
+        for email, p in existing.items():
+            if email not in emails and await Participant.filter(id=p.id).exclude(
+                    status=_REMOVED).update(status=_REMOVED, removed_at=now):
+                left.append(p)
+    return Roster(tuple(joined), tuple(returned), tuple(left))
+
+
+async def participant_states(cohort_id: str, series_uid: str) -> list[ParticipantState]:
+    """The plan's view of every participant of the cohort, in four queries."""
+    replied: dict[int, set[int]] = {}
+    rows = await Story.filter(cohort_id=cohort_id, checkin_number__isnull=False).values_list(
+        "participant_id", "checkin_number")
+    for pid, number in rows:
+        replied.setdefault(int(pid), set()).add(int(number))
+    skips = await Action.filter(cohort_id=cohort_id, kind="skip", participant_id__isnull=False,
+                                checkin_number__isnull=False).values_list(
+        "participant_id", "checkin_number")
+    for pid, number in skips:
+        replied.setdefault(int(pid), set()).add(int(number))
+    copies = {int(c.participant_id): c for c in  # type: ignore[attr-defined]
+              await CalendarCopy.filter(participant__cohort_id=cohort_id, uid=series_uid)}
+    out = []
+    for p in await Participant.filter(cohort_id=cohort_id).order_by("id"):
+        copy = copies.get(p.id)
+        out.append(ParticipantState(
+            email=p.email, status=p.status, paused_until=p.paused_until,
+            bounce_state=p.bounce_state, joined_at=p.joined_at,
+            replied=frozenset(replied.get(p.id, ())), timezone=p.timezone,
+            calendar=Shape.from_json(copy.shape) if copy else None,
+            calendar_sequence=copy.sequence if copy else 0))
+    return out
+
+
+def standing(p: Participant) -> Standing:
+    """What ``service.core.rules.may_receive`` needs to know of a participant."""
+    return Standing(ParticipantStatus(p.status), BounceState(p.bounce_state), p.paused_until)
+
+
+# --- transitions: each a guarded update, its row count checked --------------------------
+
+async def pause(p: Participant, until: datetime | None) -> bool:
+    """active | paused -> paused (until a date, or until they say "resume")."""
+    n = await Participant.filter(id=p.id, status__in=[_ACTIVE, _PAUSED]).update(
+        status=_PAUSED, paused_until=until)
+    return _took(n, p, "paused")
+
+
+async def resume(p: Participant) -> bool:
+    """paused | stopped -> active (a participant who said "stop" may come back)."""
+    n = await Participant.filter(id=p.id, status__in=[_PAUSED, _STOPPED, _ACTIVE]).update(
+        status=_ACTIVE, paused_until=None)
+    return _took(n, p, "active")
+
+
+async def stop(p: Participant) -> bool:
+    """active | paused -> stopped: no more mail (a "stop" reply or one-click unsubscribe)."""
+    n = await Participant.filter(id=p.id, status__in=[_ACTIVE, _PAUSED]).update(
+        status=_STOPPED, paused_until=None)
+    return _took(n, p, "stopped")
+
+
+async def consent(p: Participant, now: datetime) -> None:
+    """They said "share": their stories held back for consent join the next digest
+    (private ones stay private)."""
+    await Participant.filter(id=p.id).update(consented=True)
+    await Story.filter(participant_id=p.id, shared_at__isnull=True, private=False).update(
+        shared_at=now)
+
+
+async def set_goal(p: Participant, goal: str) -> None:
+    """Their week-1 goal, once (the first one counts)."""
+    await Participant.filter(id=p.id, goal__isnull=True).update(goal=goal)
+
+
+@dataclass(frozen=True)
+class BounceOutcome:
+    state: BounceState
+    soft_bounces: int
+    newly_hard: bool  # the address has just become undeliverable: tell the facilitator
+
+
+async def record_bounce(p: Participant, hard: bool) -> BounceOutcome:
+    """ok | soft -> soft | hard. A hard bounce, or the third soft one, stops mail."""
+    async with in_transaction():
+        row = await Participant.get(id=p.id)
+        was_hard = row.bounce_state == BounceState.HARD
+        soft = row.soft_bounces + (0 if hard else 1)
+        state = BounceState.HARD if hard or soft >= SOFT_BOUNCE_LIMIT or was_hard else BounceState.SOFT
+        # Guarded by the count read: a bounce counted meanwhile by another daemon wins.
+        await Participant.filter(id=p.id, soft_bounces=row.soft_bounces).update(
+            bounce_state=state, soft_bounces=soft)
+    return BounceOutcome(state, soft, state == BounceState.HARD and not was_hard)
+
+
+def _took(n: int, p: Participant, what: str) -> bool:
+    if n != 1:
+        log.info("%s <%s> is %s already, or may not become %s now.", p.name, p.email,
+                 p.status, what)
+    return n == 1
+
+
+async def participant_by_email(cohort_id: str, email: str) -> Participant | None:
+    return await Participant.get_or_none(cohort_id=cohort_id, email=email.lower())
+
+
+async def participant_by_id(participant_id: int) -> Participant | None:
+    return await Participant.get_or_none(id=participant_id)
+
+
+async def roster(cohort_id: str) -> dict[str, Participant]:
+    """Every participant of the cohort (removed ones too), by email."""
+    return {p.email: p for p in await Participant.filter(cohort_id=cohort_id).order_by("id")}
+
+
+async def participants_of(cohort_ids: Collection[str]) -> dict[int, tuple[str, str]]:
+    """id -> (cohort id, email) for the participants of these cohorts, in one query."""
+    rows = await Participant.filter(cohort_id__in=list(cohort_ids)).values_list(
+        "id", "cohort_id", "email")
+    return {int(pid): (str(cid), str(email)) for pid, cid, email in rows}
