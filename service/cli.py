@@ -323,6 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(args.coro(args))
         return int(args.func(args))
     except ConfigError as exc:
+        if all(p.key == "--cohort" for p in exc.problems):
+            for problem in exc.problems:
+                print(f"{problem.message}: {problem.fix}.", file=sys.stderr)
+            return 2  # a usage mistake, not a broken config
         count = len(exc.problems)
         print(f"The config has {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
         for problem in exc.problems:

@@ -82,7 +82,8 @@ async def claim_outbox_batch(cohort_ids: Collection[str], claim: str, now: datet
         ).order_by("id").limit(limit)
         if is_postgres():
             query = query.select_for_update(skip_locked=True)
-        ids = [int(str(i)) for i in await query.values_list("id", flat=True)]
+        # (model rows, not values_list: tortoise applies FOR UPDATE to a model query only)
+        ids = [row.id for row in await query]
         if not ids:
             return []
         # The conditional update is what makes the claim safe on SQLite too (one writer at

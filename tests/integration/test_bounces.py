@@ -10,7 +10,8 @@ from cohort_kit import cohort_config, inbox, new_people
 
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
-from service.runtime.daemon import opened, run_once
+from service.runtime.passes import run_once
+from service.runtime.service import opened
 from service.store.models import Participant
 
 pytestmark = pytest.mark.integration
@@ -24,18 +25,18 @@ async def test_hard_bounce(mailserver: DevMailServer, tmp_path: Path,
     clock = ManualClock(datetime.now(UTC))
     config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice, people.bob], clock.now())
-    async with opened(config, clock) as cohort:
-        await run_once(cohort)
+    async with opened(config, clock) as runtime:
+        await run_once(runtime)
         # Bob's server refuses his address: a real Postfix DSN, addressed to his address.
         dsn = DSN.read_bytes().replace(b"frank@example.net", people.bob.encode())
         await mailserver.deliver_async(dsn, people.cohort, mail_from="")
-        report = await run_once(cohort)
+        report = await run_once(runtime)
         assert report.kinds == {"bounce": 1}
         bob = await Participant.get(email=people.bob)
         assert bob.bounce_state == "hard"
         # The next prompt goes to Alice only.
         clock.advance(timedelta(days=7))
-        report = await run_once(cohort)
+        report = await run_once(runtime)
         assert report.sent == 1
     notices = [m for m in await inbox(mailserver, people.facilitator)
                if m["X-Circleback-Kind"] == "notice"]

@@ -17,7 +17,8 @@ from service.config import Config
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
 from service.flows.status import status_report
-from service.runtime.daemon import opened, run_once
+from service.runtime.passes import run_once
+from service.runtime.service import opened
 from service.store.models import Rsvp
 
 pytestmark = pytest.mark.integration
@@ -89,8 +90,8 @@ async def test_changes_reach_each_calendar_once(
                              first_in=timedelta(days=10), checkins_extra=extra, duration=duration)
 
     async def once(cfg: Config) -> None:
-        async with opened(cfg, clock) as cohort:
-            report = await run_once(cohort)
+        async with opened(cfg, clock) as runtime:
+            report = await run_once(runtime)
             assert report.problems == [] and report.failed == 0
 
     # First check-in 2030-03-11 09:00 UTC, weekly, three of them.
@@ -134,16 +135,16 @@ async def test_changes_reach_each_calendar_once(
     organizer = str(next(iter(calendar_of(alice_invite).walk("VEVENT")))["ORGANIZER"]).split(":", 1)[1]
     await send(mailserver, reply(people, alice_invite, 0, "DECLINED"), organizer)
     await once(config([people.alice, carol], moved))
-    async with opened(config([people.alice, carol], moved), clock) as cohort:
+    async with opened(config([people.alice, carol], moved), clock) as runtime:
         assert await Rsvp.filter(participant__email=people.alice).count() == 0
     await send(mailserver, reply(people, alice_invite, 2, "ACCEPTED"), organizer)
     await send(mailserver, reply(people, alice_invite, 2, "DECLINED", "20300325T090000Z"), organizer)
     await once(config([people.alice, carol], moved))
-    async with opened(config([people.alice, carol], moved), clock) as cohort:
+    async with opened(config([people.alice, carol], moved), clock) as runtime:
         answers = {r.recurrence_key: r.partstat
                    for r in await Rsvp.filter(participant__email=people.alice)}
         assert answers == {"": "ACCEPTED", "20300325T090000Z": "DECLINED"}
-        status = await status_report(cohort)
+        status = await status_report(runtime.cohort())
         row = next(r for r in status.rows if r.email == people.alice)
         assert row.attendance == {1: "accepted", 3: "declined"}
 

@@ -70,7 +70,7 @@ def test_check_connect_logs_in_to_both_servers(config_path: Path, monkeypatch: p
     smtp_port = text.split("[smtp]")[1].split("port = ")[1].split("\n")[0]
     config_path.write_text(text.replace(f"port = {smtp_port}\n", f"port = {closed_port()}\n", 1))
     monkeypatch.setenv("CB_FLOW_PASSWORD", "not-the-password")
-    assert main(["check", str(config_path), "--connect"]) == 1
+    assert main(["check", str(config_path), "--connect"]) == 3  # a server unreachable or refusing
     err = capsys.readouterr().err
     assert "SMTP: could not connect" in err and "IMAP: IMAP login failed" in err
 
@@ -78,7 +78,7 @@ def test_check_connect_logs_in_to_both_servers(config_path: Path, monkeypatch: p
 def test_wrong_imap_password_is_a_clear_error(config_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("CB_FLOW_PASSWORD", "not-the-password")
-    assert main(["run", str(config_path), "--once"]) == 1
+    assert main(["run", str(config_path), "--once"]) == 3
     err = capsys.readouterr().err
     assert "IMAP login failed" in err and "CB_FLOW_PASSWORD" in err
     assert "Traceback" not in err
@@ -91,7 +91,7 @@ def test_unreachable_smtp_keeps_mail_queued(config_path: Path, capsys: pytest.Ca
                           f"port = {closed_port()}\nsecurity = \"none\"\n[imap]")
     assert broken != text
     config_path.write_text(broken)
-    assert main(["run", str(config_path), "--once"]) == 1
+    assert main(["run", str(config_path), "--once"]) == 3
     err = capsys.readouterr().err
     assert "could not connect" in err and "Traceback" not in err
     capsys.readouterr()

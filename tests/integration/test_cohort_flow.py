@@ -9,15 +9,15 @@ from pathlib import Path
 import icalendar
 import pytest
 from cohort_kit import PASSWORD, calendar_reply, cohort_config, inbox, new_people, send, thunderbird_reply
-from tortoise.transactions import in_transaction
 
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
-from service.flows.digest import build_and_queue_digest
+from service.flows.digest import send_digest_now
 from service.flows.status import status_report
 from service.mail.imap import Mailbox
-from service.runtime.daemon import opened, run_once
-from service.store.models import Action, InboundMessage, OutboxMessage, Rsvp, Story
+from service.runtime.passes import run_once
+from service.runtime.service import opened
+from service.store.models import InboundMessage, OutboxMessage, Rsvp, Story
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +31,8 @@ async def test_cohort_from_invite_to_digest(
     config = cohort_config(tmp_path, mailserver, db_url, cohort_addr, [alice, bob], clock.now())
 
     # 1. invitations and the first prompt reach every participant's mailbox
-    async with opened(config, clock) as cohort:
-        report = await run_once(cohort)
+    async with opened(config, clock) as runtime:
+        report = await run_once(runtime)
         assert report.problems == []
         assert report.sent == 4
     alice_mail = await inbox(mailserver, alice)
@@ -58,8 +58,8 @@ async def test_cohort_from_invite_to_digest(
     await send(mailserver, spoof, reply_to)
 
     clock.advance(timedelta(hours=1))
-    async with opened(config, clock) as cohort:
-        report = await run_once(cohort)
+    async with opened(config, clock) as runtime:
+        report = await run_once(runtime)
         assert report.fetched == 3
         assert report.kinds == {"story": 1, "rsvp": 1, "unknown_sender": 1}
         stories = await Story.filter(cohort_id="flow").prefetch_related("participant")
@@ -69,16 +69,13 @@ async def test_cohort_from_invite_to_digest(
         rsvp = await Rsvp.get(participant__email=alice)
         assert (rsvp.partstat, rsvp.recurrence_key) == ("ACCEPTED", "")
         assert await InboundMessage.filter(kind="unknown_sender").count() == 1
-        status = await status_report(cohort)
+        status = await status_report(runtime.cohort())
         row = next(r for r in status.rows if r.email == alice)
         assert (row.rsvp, row.stories) == ("ACCEPTED", 1)
 
         # 3. the digest, queued now and sent by the next run, carries Alice's story
-        async with in_transaction():
-            await Action.create(key="digest:manual:test", cohort_id="flow", kind="digest",
-                                done_at=clock.now())
-            assert await build_and_queue_digest(cohort, clock.now(), slot=clock.now(), force=True) == 3
-        report = await run_once(cohort)
+        assert await send_digest_now(runtime.cohort()) == 3
+        report = await run_once(runtime)
         assert report.sent == 3
         assert await OutboxMessage.filter(state__not="sent").count() == 0
 
@@ -110,7 +107,7 @@ async def test_cohort_from_invite_to_digest(
         await box.close()
 
     # 5. a restart keeps everything and sends nothing twice
-    async with opened(config, clock) as cohort:
-        report = await run_once(cohort)
+    async with opened(config, clock) as runtime:
+        report = await run_once(runtime)
         assert (report.queued, report.sent, report.fetched) == (0, 0, 0)
         assert await Story.filter(cohort_id="flow").count() == 1

@@ -14,7 +14,8 @@ from cohort_kit import PASSWORD, cohort_config, inbox, new_people, send, thunder
 from service.core.clock import RealClock
 from service.dev.devmail import DevMailServer
 from service.mail.imap import Mailbox
-from service.runtime.daemon import Daemon, opened
+from service.runtime.daemon import Daemon
+from service.runtime.service import opened
 from service.store.models import InboundMessage, Story
 
 pytestmark = pytest.mark.integration
@@ -34,8 +35,8 @@ async def test_daemon_runs_flows_and_stops_cleanly(
     people = new_people(mailserver, monkeypatch)
     config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice, people.bob], datetime.now(UTC))
-    async with opened(config, RealClock()) as cohort:
-        daemon = Daemon(cohort)
+    async with opened(config, RealClock()) as runtime:
+        daemon = Daemon(runtime)
         task = asyncio.create_task(daemon.run())
 
         async def invited_and_prompted() -> bool:
@@ -96,8 +97,8 @@ async def test_one_click_unsubscribe(mailserver: DevMailServer, tmp_path: Path,
         'display_name = "Flow circle"\nbase_url = "https://circle.example.org"')
     config.path.write_text(text + f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
     config = load_config(config.path, require_secrets=True)
-    async with opened(config, RealClock()) as cohort:
-        daemon = Daemon(cohort)
+    async with opened(config, RealClock()) as runtime:
+        daemon = Daemon(runtime)
         task = asyncio.create_task(daemon.run())
 
         async def prompted() -> bool:
@@ -129,8 +130,8 @@ async def test_sighup_reloads_the_config_and_sends_the_change(
     people = new_people(mailserver, monkeypatch)
     config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice], datetime.now(UTC))
-    async with opened(config, RealClock()) as cohort:
-        daemon = Daemon(cohort)
+    async with opened(config, RealClock()) as runtime:
+        daemon = Daemon(runtime)
         task = asyncio.create_task(daemon.run())
 
         async def kinds() -> list[str]:
@@ -145,7 +146,7 @@ async def test_sighup_reloads_the_config_and_sends_the_change(
         config.path.write_text(good.replace('every = "1w"', 'every = "1x"'))
         os.kill(os.getpid(), signal.SIGHUP)
         await asyncio.sleep(1)
-        assert not task.done() and daemon.cohort.config.checkins.every == "1w"
+        assert not task.done() and daemon.runtime.cohort().config.checkins.every == "1w"
         # ...a good one is taken, and its change reaches the calendar.
         config.path.write_text(good.replace('prompt_before = "2d"', 'prompt_before = "2d"\ncancelled = [2]'))
         os.kill(os.getpid(), signal.SIGHUP)
@@ -154,6 +155,6 @@ async def test_sighup_reloads_the_config_and_sends_the_change(
             return "cancel" in await kinds()
 
         await eventually(cancelled)
-        assert daemon.cohort.config.checkins.cancelled == (2,)
+        assert daemon.runtime.cohort().config.checkins.cancelled == (2,)
         daemon.stop("test")
         await asyncio.wait_for(task, timeout=10)

@@ -12,7 +12,8 @@ from cohort_kit import cohort_config, new_people
 import service.flows.ingest
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
-from service.runtime.daemon import opened, run_once
+from service.runtime.passes import run_once
+from service.runtime.service import opened
 from service.store.models import InboundMessage, Participant, Resource, Story
 
 pytestmark = pytest.mark.integration
@@ -32,13 +33,13 @@ async def test_a_failing_message_rolls_back_alone(
             raise RuntimeError("disk full while storing the links")
 
     monkeypatch.setattr(service.flows.ingest, "_store_story", store_then_fail)
-    async with opened(config, clock) as cohort:
-        address = cohort.reply_address(await Participant.get(email=people.alice))
+    async with opened(config, clock) as runtime:
+        address = runtime.cohort().reply_address(await Participant.get(email=people.alice))
         for n, text in enumerate(["First story.", "BOOM https://example.org/x", "Third story."]):
             raw = (f"From: Alice <{people.alice}>\r\nTo: {address}\r\nSubject: Re: x\r\n"
                    f"Message-ID: <m{n}@example.test>\r\n\r\n{text}\r\n").encode()
             await mailserver.deliver_async(raw, people.cohort)
-        report = await run_once(cohort)
+        report = await run_once(runtime)
         assert report.kinds == {"story": 2, "invalid": 1}
         assert sorted(await Story.all().values_list("text", flat=True)) == ["First story.", "Third story."]
         assert await Resource.all().count() == 0  # nothing of the failed message is left

@@ -14,7 +14,8 @@ from cohort_kit import PASSWORD, cohort_config, new_people
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
 from service.mail.imap import Mailbox
-from service.runtime.daemon import opened, run_once
+from service.runtime.passes import run_once
+from service.runtime.service import opened
 from service.store.models import InboundMessage, Participant, Story, StoryAttachment
 
 pytestmark = pytest.mark.integration
@@ -52,16 +53,16 @@ async def test_malformed_mail_is_kept_and_the_watcher_survives(
     clock = ManualClock(datetime.now(UTC))
     config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice], clock.now())
-    async with opened(config, clock) as cohort:
+    async with opened(config, clock) as runtime:
         alice = await Participant.get(email=people.alice)
-        token_address = cohort.reply_address(alice)
+        token_address = runtime.cohort().reply_address(alice)
         messages = [(p.stem, p.read_bytes().replace(b"alice@example.test", people.alice.encode())
                      .replace(b"circle@cohort.test", token_address.encode()))
                     for p in sorted(FIXTURES.glob("*.eml"))]
         messages += list(generated(people.alice, token_address))
         for _, raw in messages:
             await mailserver.deliver_async(raw, people.cohort)
-        report = await run_once(cohort)
+        report = await run_once(runtime)
         assert report.fetched == len(messages)
         assert await InboundMessage.filter(cohort_id="flow").count() == len(messages)
 
@@ -69,7 +70,7 @@ async def test_malformed_mail_is_kept_and_the_watcher_survives(
         normal = (f"From: Alice <{people.alice}>\r\nTo: {token_address}\r\nSubject: Re: hi\r\n"
                   "Message-ID: <normal-1@example.test>\r\n\r\nShipped the prototype.\r\n").encode()
         await mailserver.deliver_async(normal, people.cohort)
-        report = await run_once(cohort)
+        report = await run_once(runtime)
         assert report.kinds == {"story": 1}
         assert await Story.filter(text="Shipped the prototype.").exists()
         big = await Story.filter(text="See the attached video of my talk.").first()

@@ -13,9 +13,9 @@ from tortoise.transactions import in_transaction
 
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
-from service.flows.cohort import Cohort
 from service.flows.digest import build_and_queue_digest
-from service.runtime.daemon import opened, run_once
+from service.runtime.passes import run_once
+from service.runtime.service import Runtime, opened
 from service.store.models import Action
 
 pytestmark = pytest.mark.integration
@@ -25,12 +25,13 @@ def text_of(message: Message) -> str:
     return str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
 
 
-async def digest_now(cohort: Cohort, tag: str) -> None:
+async def digest_now(runtime: Runtime, tag: str) -> None:
+    cohort = runtime.cohort()
     now = cohort.clock.now()
     async with in_transaction():
         await Action.create(key=f"digest:test:{tag}", cohort_id=cohort.id, kind="digest", done_at=now)
         await build_and_queue_digest(cohort, now, slot=now, force=True)
-    await run_once(cohort)
+    await run_once(runtime)
 
 
 async def test_consent_private_and_another_round(
@@ -41,8 +42,8 @@ async def test_consent_private_and_another_round(
     config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice, people.bob], clock.now(),
                            cohort_extra="stories_need_consent = true", count=1)
-    async with opened(config, clock) as cohort:
-        await run_once(cohort)
+    async with opened(config, clock) as runtime:
+        await run_once(runtime)
         prompt = next(m for m in await inbox(mailserver, people.alice)
                       if m["X-Circleback-Kind"] == "prompt")
         # The only check-in is the last one: it offers another round; consent is asked.
@@ -56,8 +57,8 @@ async def test_consent_private_and_another_round(
                                                  "private\nMy manager is making this hard. https://example.org/secret"),
                    reply_to)
         clock.advance(timedelta(minutes=5))
-        await run_once(cohort)
-        await digest_now(cohort, "1")
+        await run_once(runtime)
+        await digest_now(runtime, "1")
         first = [m for m in await inbox(mailserver, people.bob) if m["X-Circleback-Kind"] == "digest"]
         assert "learning diary" not in text_of(first[-1])  # no consent yet
         assert "example.org/secret" not in text_of(first[-1])
@@ -65,9 +66,9 @@ async def test_consent_private_and_another_round(
         await send(mailserver, thunderbird_reply(send_as_alice, prompt, "share"), reply_to)
         await send(mailserver, thunderbird_reply(send_as_alice, prompt, "another round"), reply_to)
         clock.advance(timedelta(minutes=5))
-        await run_once(cohort)
+        await run_once(runtime)
         clock.advance(timedelta(minutes=5))
-        await digest_now(cohort, "2")
+        await digest_now(runtime, "2")
         second = [m for m in await inbox(mailserver, people.bob) if m["X-Circleback-Kind"] == "digest"]
         text = text_of(second[-1])
         assert "learning diary" in text and "https://example.org/diary" in text

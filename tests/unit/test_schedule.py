@@ -90,7 +90,8 @@ def test_local_time_digest_is_composed_when_the_first_zone_gets_there(config: Co
     people = [ParticipantState("a@x", timezone="Asia/Tokyo"),
               ParticipantState("b@x", timezone="America/Los_Angeles")]
     after = utc(2026, 10, 18)
-    assert digest_zone(config, [p.timezone for p in people], after) == "America/New_York"  # local_time off
-    assert digest_zone(local, [p.timezone for p in people], after) == "Asia/Tokyo"  # Friday 09:00 comes first there
+    zones = [p.timezone for p in people]
+    assert digest_zone(config, zones, after) == "America/New_York"  # local_time off
+    assert digest_zone(local, zones, after) == "Asia/Tokyo"  # Friday 09:00 comes first there
     due = [d for d in plan(local, utc(2026, 10, 23, 0, 30), people, set()).due if d.kind == "digest"]
     assert [d.slot for d in due] == [utc(2026, 10, 23, 0)]  # Friday 09:00 in Tokyo
