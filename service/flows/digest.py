@@ -10,22 +10,29 @@ from datetime import UTC, datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from service.compose import (
+    BouncingAddress,
     CheckinView,
+    Decline,
     DigestView,
     FacilitatorSection,
+    PrivateStory,
     ResourceView,
+    RoundWish,
     StoryView,
+    Stranger,
     compose_digest,
 )
 from service.core import keys
 from service.core.rules import may_receive
-from service.core.schedule import checkins, digest_slots, question_for
+from service.core.schedule import Checkin, checkins, digest_slots, question_for
 from service.core.series import utc_key
+from service.core.states import BounceState, ParticipantStatus
 from service.flows.cohort import Cohort
 from service.store.actions import AlreadyDone, record_action
-from service.store.models import Action, Digest, InboundMessage, Participant, Resource, Rsvp, Story
+from service.store.models import Digest, Participant
 from service.store.outbox import enqueue
 from service.store.participants import standing
+from service.store.reads import DigestFacts, digest_facts
 
 log = logging.getLogger("circleback.digest")
 
@@ -42,97 +49,58 @@ class DigestContent:
         return not self.view.stories and not self.view.resources
 
 
-async def period_start(cohort: Cohort) -> datetime:
-    last = await Digest.filter(cohort_id=cohort.id).order_by("-period_end").first()
-    if last is not None:
-        return last.period_end
-    return datetime(1970, 1, 1, tzinfo=UTC)
-
-
 async def gather(cohort: Cohort, now: datetime) -> DigestContent:
-    """Everything the digest says, read from the database (no mail is composed here)."""
-    start = await period_start(cohort)
-    people = {p.id: p for p in await Participant.filter(cohort_id=cohort.id)}
-    # shared_at, not received_at: a story held back for consent joins the digest after
-    # its author says "share"; private stories never have one.
-    stories = await Story.filter(cohort_id=cohort.id, shared_at__gt=start, shared_at__lte=now,
-                                 private=False).order_by("shared_at")
-    # A link is shared when its story is: never from a private or not-yet-shared story.
-    resources = await Resource.filter(cohort_id=cohort.id, story__shared_at__gt=start,
-                                      story__shared_at__lte=now).order_by("created_at")
+    """Everything the digest says: read from the store, then put in words' places."""
     series = checkins(cohort.config.checkins)
     upcoming = [c for c in series if c.start.astimezone(UTC) > now]
-    next_view = None
-    next_prompt = None
-    accepted: tuple[str, ...] = ()
-    if upcoming:
-        nxt = upcoming[0]
-        next_view = CheckinView(number=nxt.number, start=nxt.start, end=nxt.end,
-                                location=cohort.config.checkins.location)
-        next_prompt = question_for(cohort.config, nxt.number)
-        key = utc_key(nxt.original_start)
-        rsvps = await Rsvp.filter(participant__cohort_id=cohort.id,
-                                  recurrence_key__in=["", key]).order_by("recurrence_key")
-        status: dict[int, str] = {}
-        for r in rsvps:  # the occurrence's own answer overrides the series answer
-            status[r.participant_id] = r.partstat  # type: ignore[attr-defined]
-        accepted = tuple(sorted(people[pid].name for pid, s in status.items()
-                                if s == "ACCEPTED" and people[pid].status != "removed"))
+    recent = [c.number for c in series if c.start.astimezone(UTC) <= now][-2:]
+    nxt = upcoming[0] if upcoming else None
+    facts = await digest_facts(cohort.id, now, recent=recent,
+                               next_occurrence=utc_key(nxt.original_start) if nxt else None)
+    return digest_content(cohort, facts, now, nxt, bool(recent))
+
+
+def digest_content(cohort: Cohort, facts: DigestFacts, now: datetime, nxt: Checkin | None,
+                   any_past: bool) -> DigestContent:
+    """Pure: the views the templates render, from the facts of the window."""
+    people = facts.people
+
+    def name(pid: int) -> str:
+        return people[pid].name if pid in people else "someone who left"
+
+    present = [p for p in people.values() if p.status != ParticipantStatus.REMOVED]
+    accepted = tuple(sorted(name(pid) for pid, s in facts.answers.items()
+                            if s == "ACCEPTED" and pid in people
+                            and people[pid].status != ParticipantStatus.REMOVED))
     view = DigestView(
-        cohort_name=cohort.config.cohort.name, period_start=start, period_end=now,
-        stories=tuple(StoryView(participant_name=people[s.participant_id].name,  # type: ignore[attr-defined]
-                                checkin_number=s.checkin_number, text=s.text,
-                                received_at=s.received_at) for s in stories),
-        resources=tuple(ResourceView(url=r.url, title=r.title,
-                                     shared_by=people[r.participant_id].name)  # type: ignore[attr-defined]
-                        for r in resources),
-        next_checkin=next_view, next_prompt=next_prompt, accepted=accepted,
+        cohort_name=cohort.config.cohort.name, period_start=facts.start, period_end=now,
+        stories=tuple(StoryView(participant_name=name(s.participant_id), checkin_number=s.checkin,
+                                text=s.text, received_at=s.received_at) for s in facts.stories),
+        resources=tuple(ResourceView(url=r.url, title=r.title, shared_by=name(r.participant_id))
+                        for r in facts.resources),
+        next_checkin=CheckinView(number=nxt.number, start=nxt.start, end=nxt.end,
+                                 location=cohort.config.checkins.location) if nxt else None,
+        next_prompt=question_for(cohort.config, nxt.number) if nxt else None,
+        accepted=accepted,
     )
-    return DigestContent(view=view, facilitator=await facilitator_section(cohort, start, now),
-                         period_start=start, period_end=now)
-
-
-async def facilitator_section(cohort: Cohort, start: datetime, now: datetime) -> FacilitatorSection:
-    """Only the facilitator's copy says who has gone quiet, bounced, or wrote from outside."""
-    series = checkins(cohort.config.checkins)
-    past = [c.number for c in series if c.start.astimezone(UTC) <= now][-2:]
-    people = await Participant.filter(cohort_id=cohort.id).exclude(status="removed")
-    quiet = []
-    if past:
-        for p in people:
-            if not await Story.exists(participant_id=p.id, checkin_number__in=past):
-                quiet.append(p.name)
-    bounces = [f"{p.name} <{p.email}> ({p.bounce_state} bounce)" for p in people
-               if p.bounce_state != "ok"]
-    inbound = await InboundMessage.filter(cohort_id=cohort.id, received_at__gt=start,
-                                          kind__in=["unknown_sender", "counter", "invalid"])
-    strangers = [f"{m.from_addr or 'no sender'} (“{m.subject[:80]}”)" for m in inbound
-                 if m.kind == "unknown_sender"]
-    counters = [m for m in inbound if m.kind == "counter"]
-    unreadable = [m for m in inbound if m.kind == "invalid"]
-    declines = await Rsvp.filter(participant__cohort_id=cohort.id, partstat="DECLINED",
-                                 updated_at__gt=start).prefetch_related("participant")
-    notes = [f"{d.participant.name} declined" + (f": “{d.comment}”" if d.comment else "")
-             for d in declines]
-    notes += [f"{m.from_addr} proposed another time for a check-in (nothing was changed)"
-              for m in counters]
-    if unreadable:
-        notes.append(f"{len(unreadable)} message(s) could not be used; they are in the IMAP "
-                     "folder circleback/needs-attention")
-    names = {p.email: p.name for p in people}
-    for action in await Action.filter(cohort_id=cohort.id, kind="round", done_at__gt=start):
-        email = action.key.rsplit(":", 1)[-1]
-        wish = "would like another round" if action.note == "another-round" else "is ready to wrap up"
-        notes.append(f"{names.get(email, email)} {wish}")
-    for story in await Story.filter(cohort_id=cohort.id, private=True, received_at__gt=start,
-                                    received_at__lte=now).prefetch_related("participant"):
-        notes.append(f"Private from {story.participant.name}: {story.text}")
-    if cohort.config.cohort.stories_need_consent:
-        waiting = [p.name for p in people if not p.consented]
-        if waiting:
-            notes.append("Not yet agreed to share their stories: " + ", ".join(waiting))
-    return FacilitatorSection(quiet=tuple(quiet), bounces=tuple(bounces),
-                              strangers=tuple(strangers), notes=tuple(notes))
+    facilitator = FacilitatorSection(
+        # Only the facilitator's copy says who has gone quiet, bounced, or wrote from outside.
+        quiet=tuple(p.name for p in present if any_past and p.id not in facts.answered_recently),
+        bounces=tuple(BouncingAddress(p.name, p.email, str(p.bounce_state)) for p in present
+                      if p.bounce_state != BounceState.OK),
+        strangers=tuple(Stranger(m.from_addr, m.subject) for m in facts.inbound
+                        if m.kind == "unknown_sender"),
+        declines=tuple(Decline(name(pid), comment or None) for pid, comment in facts.declines),
+        counters=tuple(m.from_addr for m in facts.inbound if m.kind == "counter"),
+        unreadable=sum(1 for m in facts.inbound if m.kind == "invalid"),
+        rounds=tuple(RoundWish(name(pid), "another-round" if wish == "another-round" else "wrap-up")
+                     for pid, wish in facts.wishes),
+        private_stories=tuple(PrivateStory(name(pid), text) for pid, text in facts.private),
+        awaiting_consent=tuple(p.name for p in present if not p.consented)
+        if cohort.config.cohort.stories_need_consent else (),
+    )
+    return DigestContent(view=view, facilitator=facilitator, period_start=facts.start,
+                         period_end=now)
 
 
 def local_send_time(cohort: Cohort, p: Participant, now: datetime) -> datetime | None:

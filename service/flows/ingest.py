@@ -9,13 +9,21 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from service.compose import compose_control_ack
+from service.compose import (
+    Ack,
+    BounceNotice,
+    CounterNotice,
+    Notice,
+    UncountedRsvpNotice,
+    compose_control_ack,
+    compose_notice,
+)
 from service.core import keys, tokens
 from service.core.clock import Clock
+from service.core.rules import may_receive
 from service.core.schedule import checkin_for, series_checkins
 from service.core.series import utc_key
 from service.core.states import BounceState
@@ -36,6 +44,7 @@ from service.store.participants import (
     record_bounce,
     resume,
     set_goal,
+    standing,
     stop,
 )
 from service.store.replies import NewAttachment, NewLink, calendar_sequence_of, record_rsvp, store_story
@@ -44,7 +53,6 @@ log = logging.getLogger("circleback.inbound")
 
 PROCESSED = "circleback/processed"
 NEEDS_ATTENTION = "circleback/needs-attention"
-SOFT_BOUNCE_LIMIT = 3
 # Kinds a person should look at; everything else is done with once stored.
 ATTENTION_KINDS = {"invalid", "unknown_sender", "counter"}
 
@@ -174,10 +182,7 @@ async def _apply_to_cohort(cohort: Cohort, result: Classification, parsed: Parse
     elif result.kind == "bounce" and result.bounce and result.bounce.recipient:
         bounced = await participant_by_email(cohort.id, result.bounce.recipient)
         if bounced is not None and await _record_bounce(bounced, result):
-            await _notify(cohort, f"Mail to {bounced.name} <{bounced.email}> bounces",
-                          f"Mail to {bounced.name} <{bounced.email}> bounced "
-                          f"({result.reason}). circleback has stopped mailing that address. "
-                          "If they have a new one, change it in the config and reload.",
+            await _notify(cohort, BounceNotice(bounced.name, bounced.email, result.reason),
                           keys.notice_seed("bounce", key), now)
 
 
@@ -221,10 +226,7 @@ async def _apply(cohort: Cohort, result: Classification, p: Participant, key: st
                                 participant=p)
         except AlreadyDone:
             return
-        await _ack(cohort, p, "Your reply reached us, but there was no text in it that we could "
-                   "keep: perhaps only the quoted email, or only a picture. Write a few lines "
-                   "above the quoted part and send it again, and it will be in the digest.",
-                   f"ack:invalid:{key}", now)
+        await _ack(cohort, p, Ack("empty-reply"), f"ack:invalid:{key}", now)
     elif result.kind == "rsvp" and result.rsvp is not None:
         await _record_rsvp(cohort, result, p, now)
 
@@ -250,13 +252,13 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
     control = result.control
     assert control is not None
     word = control.word
-    reply = ""
+    ack: Ack
     if word == "skip":
         number = checkin_for(cohort.config, now) or 1
         with contextlib.suppress(AlreadyDone):
             await record_action(cohort.id, keys.skip_key(number, p.email), "skip", now,
                                 participant=p, checkin=number)
-        reply = f"Got it: no reminders for check-in {number}. See you next time."
+        ack = Ack("skip", checkin=number)
     elif word == "pause":
         until = None
         if control.until is not None:
@@ -264,34 +266,33 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
         elif control.duration_days:
             until = now + timedelta(days=control.duration_days)
         await pause(p, until)
-        reply = ("Paused. You will hear from us again "
-                 + (f"after {until.date().isoformat()}." if until else "when you reply 'resume'."))
+        ack = Ack("pause", until=until.date() if until else None)
     elif word == "resume":
         await resume(p)
-        reply = "Welcome back: prompts start again with the next check-in."
+        ack = Ack("resume")
     elif word == "stop":
         await stop(p)
-        reply = "You will get no more mail from this circle. Reply 'resume' if you change your mind."
-    elif word == "private":
-        reply = "Thanks: this story goes to the facilitator only and stays out of the digest."
+        ack = Ack("stop")
     elif word == "share":
         await consent(p, now)
-        reply = ("Thank you: your stories will be in the circle's weekly digest. Start a reply "
-                 "with 'private' to keep one to the facilitator.")
+        ack = Ack("share")
     elif word in ("another-round", "wrap-up"):
         await record_wish(cohort.id, keys.round_key(cohort.id, p.email), p, word, now)
-        reply = ("Wonderful: I'll let the facilitator know you'd like another round."
-                 if word == "another-round" else
-                 "Thank you for taking part in this round. I'll let the facilitator know.")
+        ack = Ack("another-round") if word == "another-round" else Ack("wrap-up")
+    elif word == "private":
+        ack = Ack("private")
     else:
-        reply = f"Noted: {word.replace('-', ' ')}. The facilitator will see it."
-    await _ack(cohort, p, reply, keys.ack_key(p.email, now, word), now)
+        log.warning("Control word %r from %s has no effect here.", word, p.email)
+        return
+    await _ack(cohort, p, ack, keys.ack_key(p.email, now, word), now)
 
 
-async def _ack(cohort: Cohort, p: Participant, text: str, key: str, now: datetime) -> None:
+async def _ack(cohort: Cohort, p: Participant, ack: Ack, seed: str, now: datetime) -> None:
     """A short answer to a participant's own (never an automatic) message."""
-    message = compose_control_ack(sender=cohort.sender(), recipient=cohort.recipient(p), text=text,
-                                  envelope=cohort.envelope(key), now=now)
+    if not may_receive(standing(p), "ack", now):
+        return
+    message = compose_control_ack(sender=cohort.sender(), recipient=cohort.recipient(p), ack=ack,
+                                  envelope=cohort.envelope(seed), now=now)
     await enqueue(message, cohort_id=cohort.id, kind="ack", now=now, participant=p,
                   mail_from=cohort.config.mail.address)
 
@@ -328,28 +329,21 @@ async def _record_rsvp(cohort: Cohort, result: Classification, p: Participant, n
 async def _tell_facilitator(cohort: Cohort, result: Classification, parsed: ParsedMessage | None,
                             key: str, now: datetime) -> None:
     """Calendar answers that change nothing by themselves: the facilitator decides."""
-    sender = (parsed.from_addr if parsed else "") or "an unknown sender"
+    sender = parsed.from_addr if parsed else ""
     rsvp = result.rsvp
+    notice: Notice
     if result.kind == "counter" and rsvp is not None:
-        when = (rsvp.proposed_start.astimezone(ZoneInfo(cohort.config.facilitator.timezone))
-                .strftime("%a %d %b %Y %H:%M %Z") if rsvp.proposed_start else "another time")
-        subject = f"{sender} proposes another time for a check-in"
-        text = (f"{sender} proposed {when} instead"
-                + (f" (for the check-in of {rsvp.recurrence_id:%d %b})" if rsvp.recurrence_id else "")
-                + (f", saying: “{rsvp.comment}”" if rsvp.comment else "") + ". Nothing was "
-                "changed. To move it, add a [[checkins.moved]] entry to the config and reload.")
+        notice = CounterNotice(sender=sender, proposed_start=rsvp.proposed_start,
+                               occurrence=rsvp.recurrence_id, comment=rsvp.comment)
     else:
-        subject = f"A calendar answer from {sender} was not counted"
-        text = (f"A calendar reply from {sender} was not counted: {result.reason}. It is kept in "
-                "the IMAP folder circleback/needs-attention.")
-    await _notify(cohort, subject, text, keys.notice_seed("", key), now)
+        notice = UncountedRsvpNotice(sender=sender, reason=result.reason)
+    await _notify(cohort, notice, keys.notice_seed("", key), now)
 
 
-async def _notify(cohort: Cohort, subject: str, text: str, key: str, now: datetime) -> None:
+async def _notify(cohort: Cohort, notice: Notice, seed: str, now: datetime) -> None:
     """A short email to the facilitator (never to the sender of what caused it)."""
-    message = compose_control_ack(sender=cohort.sender(), recipient=cohort.facilitator_recipient(),
-                                  text=text, subject=subject,
-                                  envelope=cohort.envelope(key), now=now)
+    message = compose_notice(sender=cohort.sender(), recipient=cohort.facilitator_recipient(),
+                             notice=notice, envelope=cohort.envelope(seed), now=now)
     await enqueue(message, cohort_id=cohort.id, kind="notice", now=now,
                   mail_from=cohort.config.mail.address)
 

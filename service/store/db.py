@@ -10,6 +10,7 @@ from pathlib import Path
 from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from service.store.models import Setting
 
@@ -57,7 +58,10 @@ async def _many_cohorts_before() -> None:
     await _add_column("cb_inbound", "mailbox", "mailbox VARCHAR(512) NOT NULL DEFAULT ''")
     if await _columns("cb_action"):
         # A copy without constraints or indexes; generate_schemas then makes the new table.
-        await conn.execute_query("CREATE TABLE cb_action_v5 AS SELECT * FROM cb_action")
+        # A copy left by an attempt that stopped half-way (SQLite runs these steps one by
+        # one) is the complete one: keep it, and the cb_action of then is remade from it.
+        if not await _columns("cb_action_v5"):
+            await conn.execute_query("CREATE TABLE cb_action_v5 AS SELECT * FROM cb_action")
         await conn.execute_query("DROP TABLE cb_action")
     # Cursors were per (cohort, mailbox name); now one per watched mailbox, under a new
     # table. Starting it afresh is safe: what circleback read it moved out of the inbox,
@@ -142,7 +146,27 @@ async def close_database() -> None:
     EXECUTOR_CACHE.clear()
 
 
+# Any constant: the key of the PostgreSQL advisory lock that migrate() holds.
+MIGRATION_LOCK = 0x63625F736368656D  # "cb_schem"
+
+
 async def migrate() -> None:
+    """Bring the schema up to date. On PostgreSQL in one transaction, under an advisory
+    lock: two daemons starting at once on one database (or on an empty one) would otherwise
+    run the same ALTER and CREATE statements side by side and one of them fail, or copy
+    the old actions twice; the second now waits, then finds the schema up to date, and a
+    migration that fails leaves the database as it was. (SQLite cannot do the same: the
+    sqlite3 module commits before each script, and generate_schemas is one.)"""
+    if not is_postgres():
+        await _migrate()
+        return
+    async with in_transaction():
+        await connections.get("default").execute_query("SELECT pg_advisory_xact_lock($1)",
+                                                       [MIGRATION_LOCK])
+        await _migrate()
+
+
+async def _migrate() -> None:
     latest = MIGRATIONS[-1][0]
     if not await _columns("cb_meta"):  # a new database: the whole current schema at once
         await Tortoise.generate_schemas(safe=True)

@@ -175,4 +175,4 @@ async def test_changes_reach_each_calendar_once(
     assert len(notices) == 1
     assert "proposes another time" in str(notices[0]["Subject"])
     text = str(notices[0].get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
-    assert "Nothing was changed" in text and "25 Mar 2030 15:00 UTC" in text
+    assert "Nothing was changed" in text and "Monday 25 March 2030, 15:00 (UTC)" in text
