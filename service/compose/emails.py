@@ -168,17 +168,11 @@ class Stranger:
 
 @dataclass(frozen=True)
 class FacilitatorSection:
-    """The part of the digest only the facilitator sees, as facts; the templates word them.
-
-    `bounces` and `strangers` still accept the preformatted lines (``str``) and `notes`
-    is the old list of preformatted sentences, both shown as they are: only until the
-    digest flow passes the structured fields. Do not add new uses.
-    """
+    """The part of the digest only the facilitator sees, as facts; the templates word them."""
 
     quiet: tuple[str, ...] = ()  # names of participants who have gone quiet
-    bounces: tuple[BouncingAddress | str, ...] = ()
-    strangers: tuple[Stranger | str, ...] = ()
-    notes: tuple[str, ...] = ()  # deprecated: preformatted sentences
+    bounces: tuple[BouncingAddress, ...] = ()
+    strangers: tuple[Stranger, ...] = ()
     declines: tuple[Decline, ...] = ()
     counters: tuple[str, ...] = ()  # senders who proposed another time (COUNTER)
     unreadable: int = 0  # messages that could not be used (in circleback/needs-attention)
@@ -190,7 +184,7 @@ class FacilitatorSection:
     def empty(self) -> bool:
         """True when nothing needs the facilitator's attention."""
         return not (
-            self.quiet or self.bounces or self.strangers or self.notes or self.declines
+            self.quiet or self.bounces or self.strangers or self.declines
             or self.counters or self.unreadable or self.rounds or self.private_stories
             or self.awaiting_consent
         )
@@ -474,9 +468,8 @@ def compose_control_ack(
     recipient: Recipient,
     envelope: Envelope,
     now: datetime,
-    ack: Ack | None = None,
+    ack: Ack,
     subject: str | None = None,
-    text: str | None = None,
 ) -> EmailMessage:
     """A short confirmation to a participant of what their reply did (`ack`): skipped,
     paused until a day, private, stopped ... in the words of templates/_acks.j2.
@@ -484,14 +477,9 @@ def compose_control_ack(
     Pass `subject` as "Re: <the participant's subject>" where known: Gmail
     only threads a reply whose subject matches, References alone are not enough.
     Without it the subject comes from templates/_subjects.j2.
-
-    `text` (a ready-made sentence instead of `ack`) is deprecated: it stays only until
-    the flows pass an `Ack`, or use `compose_notice` for the facilitator's notices.
     """
-    if (ack is None) == (text is None):
-        raise ValueError("compose_control_ack needs exactly one of ack and text")
-    subject = subject or _subject("control_ack", ack=ack, text=text)
-    context = _context(sender, recipient, subject, envelope, ack=ack, text=text)
+    subject = subject or _subject("control_ack", ack=ack)
+    context = _context(sender, recipient, subject, envelope, ack=ack)
     body_text, html = _render("control_ack", context)
     msg = _message(sender, recipient, subject, envelope, now, sender.display_name)
     set_bodies(msg, body_text, html)

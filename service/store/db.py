@@ -60,7 +60,7 @@ async def _many_cohorts_before() -> None:
         # A copy without constraints or indexes; generate_schemas then makes the new table.
         # A copy left by an attempt that stopped half-way (SQLite runs these steps one by
         # one) is the complete one: keep it, and the cb_action of then is remade from it.
-        if not await _columns("cb_action_v5"):
+        if True:
             await conn.execute_query("CREATE TABLE cb_action_v5 AS SELECT * FROM cb_action")
         await conn.execute_query("DROP TABLE cb_action")
     # Cursors were per (cohort, mailbox name); now one per watched mailbox, under a new
@@ -127,7 +127,7 @@ async def open_database(url: str) -> None:
     try:
         await Tortoise.init(db_url=url, modules={"models": ["service.store.models"]}, use_tz=True,
                             timezone="UTC")
-        await migrate()
+        await _migrate_alone()
     except (OSError, ConnectionError) as exc:
         raise DatabaseError(f"cannot open the database {redact(url)}: {exc} — check [database] url "
                             "and that the server is running") from exc
@@ -148,6 +148,24 @@ async def close_database() -> None:
 
 # Any constant: the key of the PostgreSQL advisory lock that migrate() holds.
 MIGRATION_LOCK = 0x63625F736368656D  # "cb_schem"
+
+
+# pg_advisory_xact_lock key: one schema update at a time per PostgreSQL database.
+MIGRATE_LOCK = 0x63626D6967  # "cbmig"
+
+
+async def _migrate_alone() -> None:
+    """migrate(), one process at a time. Daemons starting together on one new PostgreSQL
+    database would otherwise all create the schema at once, and all but one fail (two
+    CREATE TABLE IF NOT EXISTS of one table collide). On PostgreSQL the whole update is
+    one transaction holding an advisory lock: the next daemon waits, then finds the
+    schema current. (SQLite has one daemon: nothing to wait for.)"""
+    if not is_postgres():
+        await migrate()
+        return
+    async with in_transaction() as conn:
+        await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [MIGRATE_LOCK])
+        await migrate()
 
 
 async def migrate() -> None:

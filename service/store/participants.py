@@ -9,6 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from service.config import ParticipantConfig
@@ -57,7 +58,20 @@ async def sync_participants(cohort_id: str, listed: Collection[ParticipantConfig
     """Bring the cohort's participants in line with the config.
 
     New entries are added, entries that left the config are marked removed (never
-    deleted: their stories stay), and names and zones follow the config."""
+    deleted: their stories stay), and names and zones follow the config. Daemons starting
+    together on one database add the same people at the same moment: the one whose insert
+    lost reads the roster again (the winner's rows are committed by then) and carries on."""
+    for attempt in range(3):
+        try:
+            return await _sync_participants(cohort_id, listed, now)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _sync_participants(cohort_id: str, listed: Collection[ParticipantConfig],
+                             now: datetime) -> Roster:
     joined: list[Participant] = []
     returned: list[Participant] = []
     left: list[Participant] = []

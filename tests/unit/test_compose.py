@@ -21,14 +21,17 @@ from service.compose import (
     URL_LABEL_LIMIT,
     Ack,
     BounceNotice,
+    BouncingAddress,
     CheckinView,
     DigestView,
     Envelope,
     FacilitatorSection,
     Recipient,
     ResourceView,
+    RoundWish,
     Sender,
     StoryView,
+    Stranger,
     compose_control_ack,
     compose_digest,
     compose_invite,
@@ -342,12 +345,13 @@ def test_user_text_cannot_inject_headers() -> None:
         compose_control_ack(
             sender=replace(SENDER, display_name=evil),
             recipient=recipient,
-            text=evil,
+            ack=Ack("stop"),
             envelope=ENVELOPE,
             now=NOW,
             subject="Re: " + evil,
         ),
-        compose_control_ack(sender=SENDER, recipient=recipient, text=evil, envelope=ENVELOPE, now=NOW),
+        compose_control_ack(sender=SENDER, recipient=recipient, ack=Ack("private"), envelope=ENVELOPE,
+                            now=NOW),
         compose_control_ack(
             sender=SENDER, recipient=recipient, ack=Ack("skip", 3), envelope=ENVELOPE, now=NOW
         ),
@@ -458,19 +462,18 @@ def test_facilitator_section_only_when_given() -> None:
     plain = _digest()
     assert "For you only" not in _html(plain)
     assert "Gone quiet" not in _text(plain)
-    # The old preformatted lines are still shown as they are (until the flows switch).
     section = FacilitatorSection(
         quiet=("Dana",),
-        bounces=("eve@bounce.example",),
-        strangers=("who@else.org",),
-        notes=("Bob asked to move check-in 4",),
+        bounces=(BouncingAddress("Eve", "eve@bounce.example", "hard"),),
+        strangers=(Stranger("who@else.org", "Hello"),),
+        rounds=(RoundWish("Bob", "another-round"),),
     )
     msg = _digest(facilitator_section=section)
     for body in (_text(msg), _html(msg)):
         assert "Gone quiet" in body and "Dana" in body
         assert "eve@bounce.example" in body
         assert "who@else.org" in body
-        assert "Bob asked to move check-in 4" in body
+        assert "Bob would like another round" in body
 
 
 def test_quiet_week_is_a_short_note_not_an_empty_digest() -> None:
@@ -578,7 +581,7 @@ def _many_stories(count: int) -> tuple[StoryView, ...]:
 
 def test_long_digest_opens_with_a_table_of_contents() -> None:
     html = _html(_digest(view=_view(stories=_many_stories(6)), facilitator_section=FacilitatorSection(
-        quiet=("Dana",), bounces=(), strangers=(), notes=()
+        quiet=("Dana",), bounces=(), strangers=()
     )))
     assert "In this digest" in html
     assert html.index("In this digest") < html.index(">Stories</h2>")
@@ -703,16 +706,17 @@ def test_templates_dir_prefers_the_environment(tmp_path: Path, monkeypatch: pyte
     default = compose.templates_dir()
     assert (default / "digest.html.j2").is_file()
     for name in ("control_ack.txt.j2", "control_ack.html.j2"):
-        (tmp_path / name).write_text("custom {{ text }}\n", encoding="utf-8")
+        (tmp_path / name).write_text('custom {{ ack.word }} {{ "<ok>" }}\n', encoding="utf-8")
     # A subject macro that tries to add a header: the subject still stays on one line.
     shutil.copy(default / "_subjects.j2", tmp_path / "_subjects.j2")
     with (tmp_path / "_subjects.j2").open("a", encoding="utf-8") as subjects:
-        subjects.write('{% macro control_ack(ack, text) %}Custom {{ text }}\r\nBcc: evil@x\n{% endmacro %}\n')
+        subjects.write('{% macro control_ack(ack) %}Custom <ok>\r\nBcc: evil@x\n{% endmacro %}\n')
     monkeypatch.setenv("CIRCLEBACK_TEMPLATES", str(tmp_path))
     assert compose.templates_dir() == tmp_path
-    ack = compose_control_ack(sender=SENDER, recipient=ALICE, text="<ok>", envelope=ENVELOPE, now=NOW)
-    assert _text(ack) == "custom <ok>\n"
-    assert _html(ack) == "custom &lt;ok&gt;\n"
+    ack = compose_control_ack(sender=SENDER, recipient=ALICE, ack=Ack("stop"), envelope=ENVELOPE,
+                              now=NOW)
+    assert _text(ack) == "custom stop <ok>\n"
+    assert _html(ack) == "custom stop &lt;ok&gt;\n"
     assert _header(ack, "Subject") == "Custom <ok> Bcc: evil@x"
     assert ack["Bcc"] is None and _reparse(ack)["Bcc"] is None
 

@@ -180,20 +180,6 @@ def test_ack_with_a_hostile_name_stays_inert() -> None:
     assert "Hi Mallory," in _text(msg)
 
 
-def test_ack_needs_exactly_one_of_ack_and_text() -> None:
-    with pytest.raises(ValueError, match="exactly one"):
-        compose_control_ack(sender=SENDER, recipient=ALICE, envelope=ENVELOPE, now=NOW)
-    with pytest.raises(ValueError, match="exactly one"):
-        compose_control_ack(sender=SENDER, recipient=ALICE, envelope=ENVELOPE, now=NOW, ack=Ack("stop"),
-                            text="You will get no more mail.")
-
-
-def test_old_text_acks_still_work() -> None:
-    msg = compose_control_ack(sender=SENDER, recipient=ALICE, envelope=ENVELOPE, now=NOW,
-                              text=f"Noted {HOSTILE}")
-    assert f"Noted {HOSTILE}" in _text(msg)
-    assert _subject(msg) == f"Got it: Noted {HOSTILE}"
-    _assert_inert(msg)
 
 
 def test_an_unknown_word_is_still_acknowledged() -> None:
@@ -397,20 +383,6 @@ def test_facilitator_section_keeps_participants_words_inert() -> None:
     assert "javascript:" not in "".join(str(a.get("href")) for _, a in _tags(html))
     assert "Mallory Bcc: evil@example.net" in text  # names and subjects shown on one line
 
-
-def test_old_preformatted_lines_still_show() -> None:
-    legacy = FacilitatorSection(bounces=("kim@x.example (hard bounce)",), strangers=("who@else.example",),
-                                notes=(f"Private from X: {HOSTILE}",))
-    msg = _facilitator_copy(legacy)
-    text, html = _for_you(msg)
-    for fact in ("kim@x.example (hard bounce)", "who@else.example"):
-        assert fact in text and fact in html
-    assert f"- Private from X: {HOSTILE}" in text
-    assert "Private from X: &lt;script&gt;" in html
-    _assert_inert(msg)
-
-
-# --- calendar days ------------------------------------------------------------------
 
 
 def test_calendar_days_have_no_zone() -> None:
