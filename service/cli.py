@@ -58,7 +58,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from service.config.checks import check_config
+    from service.core.checks import check_config
 
     deployment = _load(args.config, require_secrets=True)
     configs = [deployment.cohort(args.cohort)] if args.cohort else list(deployment.cohorts)

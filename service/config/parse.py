@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil.rrule import rrulestr
 
+from service.config.durations import parse_duration
 from service.config.model import (
     CheckinsConfig,
     CohortConfig,
@@ -30,7 +31,6 @@ from service.config.model import (
     PromptConfig,
     ServerConfig,
 )
-from service.core.durations import parse_duration
 
 T = TypeVar("T")
 

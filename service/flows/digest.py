@@ -7,8 +7,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from service.compose import (
     BouncingAddress,
     CheckinView,
@@ -29,6 +27,7 @@ from service.core.series import utc_key
 from service.core.states import BounceState, ParticipantStatus
 from service.flows.cohort import Cohort
 from service.store.actions import AlreadyDone, record_action
+from service.store.db import transaction
 from service.store.models import Digest, Participant
 from service.store.outbox import enqueue
 from service.store.participants import standing
@@ -117,7 +116,7 @@ async def send_scheduled_digest(cohort: Cohort, key: str, slot: datetime) -> boo
     """The digest of one scheduled slot, once (the action's key guards it)."""
     now = cohort.clock.now()
     try:
-        async with in_transaction():
+        async with transaction():
             await record_action(cohort.id, key, "digest", now)
             await build_and_queue_digest(cohort, now, slot=slot)
     except AlreadyDone:
@@ -129,7 +128,7 @@ async def send_digest_now(cohort: Cohort) -> int:
     """``circleback digest --send-now``: compose and queue it now, even if nothing
     happened. Returns how many copies were queued."""
     now = cohort.clock.now()
-    async with in_transaction():
+    async with transaction():
         await record_action(cohort.id, keys.manual_digest_key(now), "digest", now)
         return await build_and_queue_digest(cohort, now, slot=now.astimezone(UTC), force=True)
 

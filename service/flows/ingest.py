@@ -10,8 +10,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from service.compose import (
     Ack,
     BounceNotice,
@@ -33,6 +31,7 @@ from service.inbound.parse import ParsedMessage
 from service.inbound.route import RouteContext, referenced_ids, route
 from service.logs import about
 from service.store.actions import AlreadyDone, record_action, record_wish
+from service.store.db import transaction
 from service.store.inbound import advance_cursor, record_inbound, seen, sent_messages
 from service.store.models import MailboxCursor, Participant
 from service.store.outbox import enqueue
@@ -153,7 +152,7 @@ async def ingest(inbox: Inbox, raw: bytes, uid: int, cursor: MailboxCursor) -> I
     key = message_key(parsed, raw)
     folder = NEEDS_ATTENTION if result.kind in ATTENTION_KINDS else PROCESSED
     cohort_id = cohort.id if cohort else ""
-    async with in_transaction():
+    async with transaction():
         await advance_cursor(cursor, uid)
         if await seen(cohort_id, key):
             return Ingested(result.kind, PROCESSED, reason="seen before", cohort_id=cohort_id)

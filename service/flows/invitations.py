@@ -13,13 +13,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from tortoise.transactions import in_transaction
-
 from service.calendar import itip as calendar
 from service.calendar.series import participant_spec
 from service.compose import CheckinView, compose_invite
+from service.config.durations import format_duration, parse_duration
 from service.core import keys
-from service.core.durations import format_duration, parse_duration
 from service.core.plan import Due
 from service.core.schedule import Checkin, checkins, question_for, series_checkins, series_key
 from service.core.series import Shape, desired_shape, utc_key
@@ -27,6 +25,7 @@ from service.core.states import MailKind, ParticipantStatus
 from service.flows.cohort import Cohort
 from service.store.actions import AlreadyDone, record_action
 from service.store.calendars import save_calendar_copy, series_sequence
+from service.store.db import transaction
 from service.store.models import Participant
 from service.store.outbox import enqueue
 
@@ -85,7 +84,7 @@ async def send_calendar_changes(cohort: Cohort, due: Due, p: Participant) -> boo
         messages.append(("cancel", cancel_message(cohort, p, sequence, now)))
     told = shape if p.status != ParticipantStatus.REMOVED else replace(shape, series_cancelled=True)
     try:
-        async with in_transaction():
+        async with transaction():
             await record_action(cohort.id, due.key, "calendar", now, participant=p)
             for kind, message in messages:
                 await enqueue(message, cohort_id=cohort.id, kind=kind, now=now, participant=p,

@@ -7,14 +7,13 @@ import logging
 from datetime import datetime
 from email.message import EmailMessage
 
-from tortoise.transactions import in_transaction
-
 from service.compose import compose_prompt
 from service.core.plan import Due
 from service.core.schedule import checkins, question_for
 from service.flows.cohort import Cohort
 from service.flows.invitations import checkin_view
 from service.store.actions import AlreadyDone, record_action
+from service.store.db import transaction
 from service.store.models import Participant
 from service.store.outbox import enqueue
 
@@ -46,7 +45,7 @@ async def send_prompt(cohort: Cohort, due: Due, participant: Participant) -> boo
     now = cohort.clock.now()
     message = prompt_message(cohort, participant, due.kind, due.checkin, due.key, now)
     try:
-        async with in_transaction():
+        async with transaction():
             await record_action(cohort.id, due.key, due.kind, now, participant=participant,
                                 checkin=due.checkin)
             await enqueue(message, cohort_id=cohort.id, kind=due.kind, now=now,

@@ -8,8 +8,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from service.config import ImapConfig, ServerConfig
 from service.core.plan import Plan
 from service.core.retry import Backoff
@@ -19,6 +17,7 @@ from service.mail.imap import ImapError, Mailbox
 from service.mail.smtp import PermanentFailure, SendError, SmtpSender, TemporaryFailure
 from service.runtime.service import MailboxWatch, Runtime, SmtpAccount
 from service.store import inbound, leases, outbox
+from service.store.db import transaction
 from service.store.models import MailboxCursor
 
 log = logging.getLogger("circleback")
@@ -116,7 +115,7 @@ async def mailbox_pass(runtime: Runtime, watch: MailboxWatch, mailbox: Mailbox,
         fetched = await mailbox.fetch(uids[i:i + FETCH_CHUNK])
         # One durable commit per chunk (each message in its own savepoint); nothing is
         # moved out of the inbox before the chunk is on disk.
-        async with in_transaction():
+        async with transaction():
             for uid, raw in fetched:
                 result = await _ingest_safely(box, raw, uid, cursor)
                 report.fetched += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from tortoise import Tortoise, connections
@@ -127,7 +128,7 @@ async def open_database(url: str) -> None:
     try:
         await Tortoise.init(db_url=url, modules={"models": ["service.store.models"]}, use_tz=True,
                             timezone="UTC")
-        await _migrate_alone()
+        await migrate()
     except (OSError, ConnectionError) as exc:
         raise DatabaseError(f"cannot open the database {redact(url)}: {exc} — check [database] url "
                             "and that the server is running") from exc
@@ -148,24 +149,6 @@ async def close_database() -> None:
 
 # Any constant: the key of the PostgreSQL advisory lock that migrate() holds.
 MIGRATION_LOCK = 0x63625F736368656D  # "cb_schem"
-
-
-# pg_advisory_xact_lock key: one schema update at a time per PostgreSQL database.
-MIGRATE_LOCK = 0x63626D6967  # "cbmig"
-
-
-async def _migrate_alone() -> None:
-    """migrate(), one process at a time. Daemons starting together on one new PostgreSQL
-    database would otherwise all create the schema at once, and all but one fail (two
-    CREATE TABLE IF NOT EXISTS of one table collide). On PostgreSQL the whole update is
-    one transaction holding an advisory lock: the next daemon waits, then finds the
-    schema current. (SQLite has one daemon: nothing to wait for.)"""
-    if not is_postgres():
-        await migrate()
-        return
-    async with in_transaction() as conn:
-        await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [MIGRATE_LOCK])
-        await migrate()
 
 
 async def migrate() -> None:
@@ -236,3 +219,9 @@ def redact(url: str) -> str:
 def is_postgres() -> bool:
     conn = connections.get("default")
     return "asyncpg" in type(conn).__module__ or "psycopg" in type(conn).__module__
+
+
+def transaction() -> AbstractAsyncContextManager[object]:
+    """One transaction (a savepoint when nested): what a flow writes in it commits
+    together, or not at all. Flows use this, never the ORM directly."""
+    return in_transaction()

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from service.config import Config, MovedCheckin
-from service.config.checks import check_config
+from service.core.checks import check_config
 
 
 def test_checks(config: Config) -> None:

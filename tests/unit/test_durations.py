@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from service.core.durations import format_duration, parse_duration
+from service.config.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(("text", "delta"), [
