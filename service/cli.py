@@ -320,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         if hasattr(args, "coro"):
-            return asyncio.run(args.coro(args))
+            return int(asyncio.run(args.coro(args)))
         return int(args.func(args))
     except ConfigError as exc:
         if all(p.key == "--cohort" for p in exc.problems):

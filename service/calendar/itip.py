@@ -131,7 +131,7 @@ def build_request(
         event.add("dtstart", _in_zone(override.start, zone, "overrides.start"))
         event.add("dtend", _in_zone(override.end, zone, "overrides.end"))
         cal.add_component(event)
-    return cal.to_ical()
+    return bytes(cal.to_ical())
 
 
 def build_cancel(
@@ -169,7 +169,7 @@ def build_cancel(
             event.add("dtstart", _in_zone(override.start, zone, "overrides.start"))
             event.add("dtend", _in_zone(override.end, zone, "overrides.end"))
     cal.add_component(event)
-    return cal.to_ical()
+    return bytes(cal.to_ical())
 
 
 def occurrence_starts(series: SeriesSpec) -> list[datetime]:

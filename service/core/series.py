@@ -41,7 +41,7 @@ class Shape:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Shape:
         return cls(core=dict(data["core"]), cancelled=tuple(data.get("cancelled", ())),
-                   moved=tuple(tuple(x) for x in data.get("moved", ())),  # type: ignore[misc]
+                   moved=tuple(tuple(x) for x in data.get("moved", ())),
                    series_cancelled=bool(data.get("series_cancelled", False)))
 
 

@@ -237,5 +237,5 @@ async def _save_digest(root: Path, mail: DevMailServer) -> tuple[Path, Path]:
     eml = root / "digest.eml"
     eml.write_bytes(last[0])
     html = root / "digest.html"
-    html.write_text(html_part(last[1]), encoding="utf-8")  # type: ignore[arg-type]
+    html.write_text(html_part(last[1]), encoding="utf-8")
     return eml, html

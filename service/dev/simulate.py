@@ -42,7 +42,7 @@ class Persona:
 def _text_of(message: Message) -> str:
     assert isinstance(message, EmailMessage)
     body = message.get_body(preferencelist=("plain",))
-    return str(body.get_content()) if body is not None else ""  # type: ignore[attr-defined]
+    return str(body.get_content()) if body is not None else ""
 
 
 def _calendar_of(message: Message) -> icalendar.Calendar | None:

@@ -55,4 +55,4 @@ def html_part(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("html",))
     if part is None:
         return "<p>(this message has no HTML part)</p>"
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content())

@@ -18,7 +18,7 @@ from service.mail.smtp import PermanentFailure, SendError, SmtpSender, Temporary
 from service.runtime.service import MailboxWatch, Runtime, SmtpAccount
 from service.store import inbound, leases, outbox
 from service.store.db import transaction
-from service.store.models import MailboxCursor
+from service.store.models import MailboxCursor, OutboxMessage
 
 log = logging.getLogger("circleback")
 
@@ -168,7 +168,7 @@ async def outbox_pass(runtime: Runtime, account: SmtpAccount, sender: SmtpSender
                 raise
 
 
-async def _send_one(runtime: Runtime, sender: SmtpSender, row: outbox.OutboxMessage,
+async def _send_one(runtime: Runtime, sender: SmtpSender, row: OutboxMessage,
                     report: RunReport) -> None:
     claim, now = runtime.holder, runtime.clock.now()
     cohort = runtime.cohorts.get(row.cohort_id)

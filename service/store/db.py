@@ -61,7 +61,7 @@ async def _many_cohorts_before() -> None:
         # A copy without constraints or indexes; generate_schemas then makes the new table.
         # A copy left by an attempt that stopped half-way (SQLite runs these steps one by
         # one) is the complete one: keep it, and the cb_action of then is remade from it.
-        if True:
+        if not await _columns("cb_action_v5"):
             await conn.execute_query("CREATE TABLE cb_action_v5 AS SELECT * FROM cb_action")
         await conn.execute_query("DROP TABLE cb_action")
     # Cursors were per (cohort, mailbox name); now one per watched mailbox, under a new

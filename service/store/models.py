@@ -65,7 +65,7 @@ class CalendarCopy(Model):
     )
     uid = fields.CharField(max_length=255)
     sequence = fields.IntField(default=0)
-    shape: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    shape: dict[str, object] = fields.JSONField(default=dict)
     updated_at = fields.DatetimeField()
 
     class Meta:
@@ -104,7 +104,7 @@ class Story(Model):
     private = fields.BooleanField(default=False)
     # When it became publishable (the digest's window); None: private, or awaiting consent.
     shared_at = fields.DatetimeField(null=True, db_index=True)
-    attachments: list[dict[str, object]] = fields.JSONField(default=list)  # type: ignore[assignment]
+    attachments: list[dict[str, object]] = fields.JSONField(default=list)
     received_at = fields.DatetimeField(db_index=True)
 
     class Meta:

@@ -280,6 +280,34 @@ async def test_version_5_database_is_migrated_with_its_history(db_url: str) -> N
         await db.close_database()
 
 
+async def test_a_migration_stopped_half_way_is_done_on_the_next_start(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    people = await write_v5_history(db_url)
+    version, what, before, _ = db.MIGRATIONS[-1]
+
+    async def crash() -> None:  # the daemon dies after the new tables, before the copy
+        raise RuntimeError("killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(db, "MIGRATIONS", [*db.MIGRATIONS[:-1], (version, what, before, crash)])
+        with pytest.raises(RuntimeError, match="killed"):
+            await db.open_database(db_url)
+        if db.is_postgres():  # one transaction: nothing of it is left
+            assert "cb_cursor" in await tables() and "cb_mailbox_cursor" not in await tables()
+        await db.close_database()
+
+    await db.open_database(db_url)
+    try:
+        assert await db.schema_version() == version
+        rows = await Action.all().values_list("cohort_id", "key", "kind", "done_at", "note")
+        assert sorted(rows) == sorted(V5_ACTIONS)
+        skip = await Action.get(cohort_id="c1", key="skip:2:alice@x")
+        assert (skip.participant_id, skip.checkin_number) == (people["c1", "alice@x"], 2)  # type: ignore[attr-defined]
+        assert "cb_action_v5" not in await tables()
+    finally:
+        await db.close_database()
+
+
 def cohort_c1(tmp: Path, db_url: str) -> Config:
     """The config of cohort c1 as it stood in version 5 (the servers are never reached)."""
     path = tmp / "c1.toml"
