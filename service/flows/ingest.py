@@ -67,11 +67,16 @@ class Ingested:
 
 @dataclass
 class Inbox:
-    """One watched mailbox and the cohorts it serves, with what a pass over it needs to
-    know of their participants (loaded once per pass)."""
+    """One watched mailbox, the cohorts whose replies it is meant for (``home``), and what
+    a pass over it needs to know of every cohort's participants (loaded once per pass).
+
+    A message with a valid reply token or a reference to our mail belongs to that cohort
+    even when it reached another cohort's mailbox; only the weaker fallbacks (the
+    sender's address, a mailbox of one cohort) are limited to ``home``."""
 
     mailbox: str  # its identity: user@host:port/NAME
-    cohorts: dict[str, Cohort]
+    cohorts: dict[str, Cohort]  # every cohort the daemon serves
+    home: tuple[str, ...] = ()  # the cohorts this mailbox is configured for (default: all)
     people: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (cohort, email)
 
     async def load_people(self) -> None:
@@ -128,7 +133,7 @@ async def classify_for(inbox: Inbox, raw: bytes) -> tuple[Cohort | None, ParsedM
     """Route one message to its cohort and classify it there (None: no cohort's)."""
     sent = await sent_messages(list(inbox.cohorts), referenced_ids(raw))
     where = route(raw, RouteContext(
-        cohort_ids=sorted(inbox.cohorts),
+        cohort_ids=sorted(inbox.home or inbox.cohorts),
         addresses={c.config.mail.address for c in inbox.cohorts.values()},
         cohort_for_token=inbox.cohort_for_token, sent={m: c for m, (c, _) in sent.items()},
         cohorts_of_sender=inbox.cohorts_of_sender))

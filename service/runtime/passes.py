@@ -87,8 +87,8 @@ async def mailbox_pass(runtime: Runtime, watch: MailboxWatch, mailbox: Mailbox,
                        report: RunReport) -> None:
     """Fetch everything new since the mailbox's cursor, route each message to its cohort,
     store it, move it out of the inbox."""
-    cohorts = {cid: runtime.cohorts[cid] for cid in watch.cohort_ids if cid in runtime.cohorts}
-    if not cohorts:
+    home = tuple(cid for cid in watch.cohort_ids if cid in runtime.cohorts)
+    if not home:
         return
     uidvalidity, _ = await mailbox.select(watch.imap.mailbox)
     cursor = await inbound.cursor_for(watch.key, uidvalidity)
@@ -106,7 +106,7 @@ async def mailbox_pass(runtime: Runtime, watch: MailboxWatch, mailbox: Mailbox,
     uids = await mailbox.uids_after(cursor.last_uid)
     if not uids:
         return
-    box = Inbox(watch.key, cohorts)
+    box = Inbox(watch.key, dict(runtime.cohorts), home)
     await box.load_people()
     for i in range(0, len(uids), FETCH_CHUNK):
         # Bounded chunks: memory stays flat however full the mailbox is.
