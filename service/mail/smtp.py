@@ -13,7 +13,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
 import aiosmtplib
@@ -49,6 +49,10 @@ class SendError(Exception):
 
 class TemporaryFailure(SendError):
     """Try again later: a 4xx reply, a dropped connection or a timeout."""
+
+
+class NotRetried(SendError):
+    """The caller's ``may_retry`` declined a retry on a new connection; nothing was sent."""
 
 
 class PermanentFailure(SendError):
@@ -134,12 +138,18 @@ class SmtpSender:
         self._last_used = time.monotonic()
 
     async def send(
-        self, raw: bytes, mail_from: str, recipients: Sequence[str]
+        self, raw: bytes, mail_from: str, recipients: Sequence[str], *,
+        may_retry: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict[str, SendError]:
         """Send one message; returns the recipients refused while others were accepted.
 
         Raises `TemporaryFailure` or `PermanentFailure` when nothing was accepted. With one
         recipient (the usual case) a refused recipient is therefore always an exception.
+
+        A kept-open connection found dead at the first command is replaced and the message
+        tried once more, but only if ``may_retry`` still says yes: time has passed (the
+        process may have been frozen), and the message may meanwhile be another sender's
+        to send. ``NotRetried`` when it says no.
         """
         if not recipients:
             raise ValueError("send() needs at least one recipient")
@@ -154,6 +164,8 @@ class SmtpSender:
                 # first command; nothing was sent, so one retry on a new connection is safe.
                 log.info("SMTP connection to %s:%s went stale; reconnecting", self.host, self.port)
                 await self.connect()
+                if may_retry is not None and not await may_retry():
+                    raise NotRetried(None, "not sent again: it is no longer this sender's") from stale
                 try:
                     return await self._transaction(raw, mail_from, recipients)
                 except _StaleConnection as again:

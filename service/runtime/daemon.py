@@ -180,11 +180,15 @@ class Daemon:
         self._outbox_wakes.add(wake)
         sender = smtp_sender(account.smtp)
         busy = min(30.0, self.runtime.deployment.lease_seconds / 2)
+        # Idle, it still looks once per lease: nothing wakes it when another daemon on the
+        # database dies holding claimed rows (they return to the queue only when a pass
+        # looks), and those must go out within the lease, not minutes later.
+        idle = min(300.0, self.runtime.deployment.lease_seconds)
         try:
             while not self.stopping.is_set():
                 await outbox_pass(self.runtime, account, sender, RunReport())
                 pending = await outbox.pending_count(account.cohort_ids)
-                await self._sleep(busy if pending else 300.0, wake)
+                await self._sleep(busy if pending else idle, wake)
         finally:
             self._outbox_wakes.discard(wake)
             await sender.close()

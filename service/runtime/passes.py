@@ -14,7 +14,7 @@ from service.core.retry import Backoff
 from service.flows.ingest import NEEDS_ATTENTION, PROCESSED, Inbox, Ingested, ingest
 from service.flows.schedule import schedule_pass
 from service.mail.imap import ImapError, Mailbox
-from service.mail.smtp import PermanentFailure, SendError, SmtpSender, TemporaryFailure
+from service.mail.smtp import NotRetried, PermanentFailure, SendError, SmtpSender, TemporaryFailure
 from service.runtime.service import MailboxWatch, Runtime, SmtpAccount
 from service.store import inbound, leases, outbox
 from service.store.db import transaction
@@ -177,22 +177,28 @@ async def _send_one(runtime: Runtime, sender: SmtpSender, row: OutboxMessage,
                     row.kind, row.rcpt)
         return
     try:
-        await sender.send(bytes(row.raw_message), row.mail_from, [row.rcpt])
+        await sender.send(bytes(row.raw_message), row.mail_from, [row.rcpt],
+                          may_retry=lambda: outbox.still_mine(row, claim, runtime.clock.now()))
+    except NotRetried:
+        log.warning("The %s to %s was taken over by another circleback while this one "
+                    "reconnected; not sending it here.", row.kind, row.rcpt)
+        return
     except TemporaryFailure as exc:
         if row.attempts + 1 >= SEND_RETRY.attempts:
-            await outbox.mark_failed(row, claim, str(exc))
-            report.failed += 1
-            log.error("Gave up sending the %s to %s after %d tries: %s", row.kind, row.rcpt,
-                      row.attempts + 1, exc)
+            if await outbox.mark_failed(row, claim, str(exc)):
+                report.failed += 1
+                log.error("Gave up sending the %s to %s after %d tries: %s", row.kind, row.rcpt,
+                          row.attempts + 1, exc)
         else:
             at = runtime.clock.now() + timedelta(seconds=SEND_RETRY.delay(row.attempts + 1))
-            await outbox.mark_retry(row, claim, str(exc), at)
-            report.retrying += 1
-            log.warning("The %s to %s was not accepted yet (%s); trying again at %s.",
-                        row.kind, row.rcpt, exc, at.strftime("%H:%M:%S UTC"))
+            if await outbox.mark_retry(row, claim, str(exc), at):
+                report.retrying += 1
+                log.warning("The %s to %s was not accepted yet (%s); trying again at %s.",
+                            row.kind, row.rcpt, exc, at.strftime("%H:%M:%S UTC"))
         return
     except PermanentFailure as exc:
-        await outbox.mark_failed(row, claim, str(exc))
+        if not await outbox.mark_failed(row, claim, str(exc)):
+            return
         report.failed += 1
         log.error("The server refused the %s to %s for good: %s. Check the address; the "
                   "facilitator sees this in `circleback status`.", row.kind, row.rcpt, exc)

@@ -13,6 +13,7 @@ from aiosmtpd.handlers import Sink
 
 from service.dev.devmail import DevMailServer
 from service.mail.smtp import (
+    NotRetried,
     PermanentFailure,
     Security,
     SendError,
@@ -92,6 +93,28 @@ async def test_reconnects_when_the_server_dropped_the_connection(
     mailserver.smtp_faults.drop_next("MAIL")  # like an idle timeout on the server side
     await sender.send(new_message("after"), SENDER, [account.address])
     assert [m["Subject"] for m in await inbox(account)] == ["before", "after"]
+
+
+async def test_the_retry_on_a_new_connection_asks_first(
+    sender: SmtpSender, mailserver: DevMailServer, account: Account, new_message: NewMessage
+) -> None:
+    """A sender that was frozen (or slow) finds its connection dead: before sending on a
+    new one it asks whether the message is still its to send."""
+    asked: list[bool] = []
+
+    async def no_longer_mine() -> bool:
+        asked.append(True)
+        return False
+
+    await sender.send(new_message("before"), SENDER, [account.address])
+    mailserver.smtp_faults.drop_next("MAIL")
+    with pytest.raises(NotRetried):
+        await sender.send(new_message("taken over"), SENDER, [account.address],
+                          may_retry=no_longer_mine)
+    assert asked == [True]
+    await sender.send(new_message("next"), SENDER, [account.address], may_retry=no_longer_mine)
+    assert asked == [True]  # a healthy connection sends without asking
+    assert [m["Subject"] for m in await inbox(account)] == ["before", "next"]
 
 
 @pytest.mark.parametrize(
