@@ -27,7 +27,7 @@ from service.mail.imap import Mailbox
 from service.mail.smtp import SmtpSender
 from service.runtime.passes import run_once, schedule_all
 from service.runtime.service import Runtime, opened
-from service.store.models import Digest
+from service.store.digests import sent_digests
 
 log = logging.getLogger("circleback.demo")
 
@@ -181,10 +181,10 @@ async def _simulate(runtime: Runtime, clock: ManualClock, mail: DevMailServer,
             if not stranger_sent and report.sent:
                 stranger_sent = True
                 await _send_stranger(sender, clock.now())
-            sent_digests = await Digest.filter(cohort_id=cohort.id, sent=True).count()
-            if sent_digests >= 2:
+            digests = await sent_digests(cohort.id)
+            if digests >= 2:
                 await run_once(runtime)  # deliver what the last replies caused
-                return sent_digests
+                return digests
             _, plan = await schedule_all(runtime)
             wakeup = plan.next_wakeup
             # People answer within hours, not at the instant the mail lands.

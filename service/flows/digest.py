@@ -28,9 +28,10 @@ from service.core.states import BounceState, ParticipantStatus
 from service.flows.cohort import Cohort
 from service.store.actions import AlreadyDone, record_action
 from service.store.db import transaction
-from service.store.models import Digest, Participant
+from service.store.digests import record_digest
+from service.store.models import Participant
 from service.store.outbox import enqueue
-from service.store.participants import standing
+from service.store.participants import roster, standing
 from service.store.reads import DigestFacts, digest_facts
 
 log = logging.getLogger("circleback.digest")
@@ -142,16 +143,16 @@ async def build_and_queue_digest(cohort: Cohort, now: datetime, *, slot: datetim
     """
     content = await gather(cohort, now)
     if content.empty and not force and not cohort.config.digest.quiet_week_note:
-        await Digest.create(cohort_id=cohort.id, slot=slot, period_start=content.period_start,
-                            period_end=now, sent=False, created_at=now)
+        await record_digest(cohort.id, slot=slot, period_start=content.period_start,
+                            period_end=now, stories=0, resources=0, sent=False, now=now)
         log.info("Nothing was shared since the last digest, so none is sent this time.")
         return 0
-    digest = await Digest.create(
-        cohort_id=cohort.id, slot=slot, period_start=content.period_start, period_end=now,
+    digest = await record_digest(
+        cohort.id, slot=slot, period_start=content.period_start, period_end=now,
         stories=len(content.view.stories), resources=len(content.view.resources), sent=True,
-        created_at=now)
+        now=now)
     queued = 0
-    for p in await Participant.filter(cohort_id=cohort.id).order_by("id"):
+    for p in (await roster(cohort.id)).values():
         if not may_receive(standing(p), "digest", now):
             continue
         message = compose_digest(

@@ -7,20 +7,21 @@ from pathlib import Path
 
 from service.compose import compose_digest
 from service.core.schedule import checkins
+from service.core.states import ParticipantStatus
 from service.flows.cohort import Cohort
 from service.flows.digest import gather
 from service.flows.prompts import prompt_message
-from service.store.models import Participant
+from service.store.participants import roster
 
 
 async def preview(cohort: Cohort, what: str, *, participant: str | None = None,
                   out: Path | None = None) -> tuple[Path, Path]:
     """Write ``what`` (invite | prompt | digest) as .eml and .html; return both paths."""
     now = cohort.clock.now()
-    query = Participant.filter(cohort_id=cohort.id).exclude(status="removed").order_by("id")
+    present = [p for p in (await roster(cohort.id)).values() if p.status != ParticipantStatus.REMOVED]
     if participant:
-        query = query.filter(email=participant.strip().lower())
-    p = await query.first()
+        present = [p for p in present if p.email == participant.strip().lower()]
+    p = present[0] if present else None
     if p is None:
         raise LookupError(f"no participant {participant} in this cohort" if participant
                           else "the cohort has no participants")
