@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from service.config import load_config
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
-from service.runtime.daemon import RunReport, mailbox_client, mailbox_pass, opened
+from service.runtime.passes import RunReport, mailbox_client, mailbox_pass
+from service.runtime.service import Runtime, opened
 from service.store.models import Participant
 
 PASSWORD = "bench"
@@ -160,15 +161,13 @@ async def empty_folders(mail: DevMailServer) -> None:
     await imap.logout()
 
 
-async def circleback_pass(cohort: object) -> int:
-    from service.flows.cohort import Cohort
-
-    assert isinstance(cohort, Cohort)
-    mailbox = mailbox_client(cohort.config)
+async def circleback_pass(runtime: Runtime) -> int:
+    [watch] = runtime.mailboxes()
+    mailbox = mailbox_client(watch.imap)
     await mailbox.connect()
     report = RunReport()
     try:
-        await mailbox_pass(cohort, mailbox, report)
+        await mailbox_pass(runtime, watch, mailbox, report)
     finally:
         await mailbox.close()
     return report.fetched
@@ -185,16 +184,16 @@ async def measure(size: int, root: Path) -> dict[str, float]:
         path.write_text(config_text(workdir, mail))
         config = load_config(path, require_secrets=True)
         clock = ManualClock(datetime(2030, 1, 9, tzinfo=UTC))
-        async with opened(config, clock) as cohort:
+        async with opened(config, clock) as runtime:
             people = await Participant.filter(cohort_id="bench").order_by("id")
-            await fill(mail, size, [cohort.reply_address(p) for p in people])
+            await fill(mail, size, [runtime.cohort().reply_address(p) for p in people])
 
             started = time.perf_counter()
             raw = await raw_pass(mail)
             raw_seconds = time.perf_counter() - started
 
             started = time.perf_counter()
-            done = await circleback_pass(cohort)
+            done = await circleback_pass(runtime)
             ours_seconds = time.perf_counter() - started
             assert raw == done == size, (raw, done, size)
 
@@ -202,10 +201,10 @@ async def measure(size: int, root: Path) -> dict[str, float]:
         await empty_folders(mail)
         config = load_config(path.with_name("cohort.toml"), require_secrets=True)
         (workdir / "bench.sqlite3").unlink()
-        async with opened(config, clock) as cohort:
+        async with opened(config, clock) as runtime:
             tracemalloc.start()
             tracemalloc.reset_peak()
-            again = await circleback_pass(cohort)
+            again = await circleback_pass(runtime)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             assert again == size
