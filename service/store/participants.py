@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from service.config import ParticipantConfig
@@ -173,16 +174,21 @@ class BounceOutcome:
 
 
 async def record_bounce(p: Participant, hard: bool) -> BounceOutcome:
-    """ok | soft -> soft | hard. A hard bounce, or the third soft one, stops mail."""
-    async with in_transaction():
-        row = await Participant.get(id=p.id)
-        was_hard = row.bounce_state == BounceState.HARD
-        soft = row.soft_bounces + (0 if hard else 1)
-        state = BounceState.HARD if hard or soft >= SOFT_BOUNCE_LIMIT or was_hard else BounceState.SOFT
-        # Guarded by the count read: a bounce counted meanwhile by another daemon wins.
-        await Participant.filter(id=p.id, soft_bounces=row.soft_bounces).update(
-            bounce_state=state, soft_bounces=soft)
-    return BounceOutcome(state, soft, state == BounceState.HARD and not was_hard)
+    """ok | soft -> soft | hard. A hard bounce, or the third soft one, stops mail. The count
+    is an atomic increment and the move to hard a guarded update, so two daemons recording
+    bounces at once count each, and only one of them is told the address just went hard."""
+    if not hard:
+        await Participant.filter(id=p.id).update(soft_bounces=F("soft_bounces") + 1)
+    soft = (await Participant.get(id=p.id)).soft_bounces
+    newly_hard = False
+    if hard or soft >= SOFT_BOUNCE_LIMIT:
+        newly_hard = await Participant.filter(id=p.id).exclude(bounce_state=BounceState.HARD).update(
+            bounce_state=BounceState.HARD) == 1
+    else:
+        await Participant.filter(id=p.id, bounce_state=BounceState.OK).update(
+            bounce_state=BounceState.SOFT)
+    state = (await Participant.get(id=p.id)).bounce_state
+    return BounceOutcome(BounceState(state), soft, newly_hard)
 
 
 def _took(n: int, p: Participant, what: str) -> bool:
