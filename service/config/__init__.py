@@ -1,9 +1,9 @@
 """The config contract: one validated, frozen object per cohort, every error naming the
 file, the key and the fix. The shape lives in ``model``, the checks of every key in
-``parse``, the checks against the calendar in ``checks``; ``deployment`` reads the cohorts
+``parse``; ``deployment`` reads the cohorts
 of one file or of a folder (DIR/circleback.toml and DIR/cohorts/*.toml)."""
 
-from service.config.deployment import Deployment, load_deployment
+from service.config.deployment import Deployment, load_config, load_deployment
 from service.config.model import (
     CheckinsConfig,
     CohortConfig,
@@ -18,7 +18,6 @@ from service.config.model import (
     Problem,
     PromptConfig,
     ServerConfig,
-    load_config,
 )
 
 __all__ = [

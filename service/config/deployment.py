@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.config.model import Config, ConfigError, Problem, load_config
+from service.config.model import Config, ConfigError, Problem
 from service.config.parse import parse_config
 
 DEPLOYMENT_FILE = "circleback.toml"
@@ -89,6 +89,22 @@ def load_deployment(path: str | os.PathLike[str], *, require_secrets: bool = Fal
     if not p.is_dir():
         return Deployment.of(load_config(p, require_secrets=require_secrets))
     return _load_folder(p, require_secrets)
+
+
+def load_config(path: str | os.PathLike[str], *, require_secrets: bool = False) -> Config:
+    """Read and validate one cohort file; raise ConfigError listing every problem.
+
+    With ``require_secrets`` the environment variables named by ``password_env``
+    must be set (the daemon needs them; ``status`` or ``preview`` do not).
+    """
+    p = Path(path)
+    problems: list[Problem] = []
+    data = _read_toml(p, problems, Problem(
+        str(p), "-", "the file does not exist",
+        "check the path, or create one with `circleback init PATH`"))
+    if data is None:
+        raise ConfigError(problems)
+    return parse_config(data, p, require_secrets=require_secrets)
 
 
 def _read_toml(path: Path, problems: list[Problem], missing: Problem) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""The cohort's config: its shape (frozen dataclasses) and ``load_config``.
+"""The cohort's config: its shape (frozen dataclasses); ``load_config`` reads one.
 
 Every problem is collected (not just the first) and names the file, the key,
 what is wrong and how to fix it. The result is one frozen ``Config`` object that
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -173,29 +172,3 @@ class Config:
             if p.checkin == checkin:
                 return p.text
         return None
-
-
-def load_config(path: str | os.PathLike[str], *, require_secrets: bool = False) -> Config:
-    """Read and validate the config file; raise ConfigError listing every problem.
-
-    With ``require_secrets`` the environment variables named by ``password_env``
-    must be set (the daemon needs them; ``status`` or ``preview`` do not).
-    """
-    p = Path(path)
-    file = str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(file, "-", "the file does not exist",
-                                   "check the path, or create one with `circleback init PATH`")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(file, "-", f"cannot be read ({exc})", "check the file")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(file, "-", f"is not valid TOML: {exc}",
-                                   "fix the syntax at that line (strings need quotes, "
-                                   "tables look like [cohort])")]) from None
-    from service.config.parse import parse_config
-
-    return parse_config(data, p, require_secrets=require_secrets)
