@@ -17,7 +17,7 @@ from datetime import date, datetime
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 import jinja2
 
@@ -30,11 +30,13 @@ from service.compose.texts import (
     first_name,
     is_web_url,
     join_names,
+    plain_lines,
     sanitize_html,
     shorten_story,
     text_html,
     url_label,
 )
+from service.core.series import ChangeKey
 from service.paths import shared_dir
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "AckWord",
     "BounceNotice",
     "BouncingAddress",
+    "ChangeKey",
     "CheckinView",
     "CounterNotice",
     "Decline",
@@ -60,6 +63,7 @@ __all__ = [
     "StoryView",
     "Stranger",
     "UncountedRsvpNotice",
+    "calendar_event_text",
     "compose_control_ack",
     "compose_digest",
     "compose_invite",
@@ -298,6 +302,11 @@ def _subject(email: str, **arguments: Any) -> str:
     return one_line(str(getattr(module, email)(**arguments)))
 
 
+def _calendar_words() -> Any:
+    """The macros of templates/_calendar.j2 (every, changes, summary, description)."""
+    return _environment(templates_dir()).get_template("_calendar.j2").module
+
+
 def _unsubscribe_link(envelope: Envelope) -> str | None:
     if envelope.unsubscribe_url and is_web_url(envelope.unsubscribe_url):
         return envelope.unsubscribe_url
@@ -321,7 +330,27 @@ def _context(
     }
 
 
+# --- the calendar event -----------------------------------------------------
+
+
+def calendar_event_text(cohort_name: str, title: str, location: str, question: str) -> tuple[str, str]:
+    """The SUMMARY and DESCRIPTION of the check-in event, as calendar clients show them.
+
+    A non-empty `title` (the config's ``[checkins] title``) is the SUMMARY as it is; else
+    macro `summary` of templates/_calendar.j2 words it from `cohort_name`. Either is put on
+    one line. The DESCRIPTION (macro `description`: the `question` each prompt asks and
+    where to join, `location`) is plain text with LF line breaks and no other control
+    characters, for an iCalendar TEXT value; the calendar writer escapes the rest.
+    """
+    words = _calendar_words()
+    summary = title if title.strip() else str(words.summary(cohort_name=cohort_name))
+    description = str(words.description(question=question, location=location))
+    return one_line(summary), plain_lines(description)
+
+
 # --- the emails -----------------------------------------------------------
+
+_CHANGE_KEYS: frozenset[str] = frozenset(get_args(ChangeKey))
 
 
 def compose_invite(
@@ -331,16 +360,19 @@ def compose_invite(
     cohort_name: str,
     facilitator_name: str,
     checkins: Sequence[CheckinView],
-    every_text: str,
+    every_days: int | None,
     ics: bytes,
     method: str,
     envelope: Envelope,
     now: datetime,
-    change: str | None = None,
+    changes: Sequence[ChangeKey] = (),
 ) -> EmailMessage:
     """The invitation (method REQUEST) or cancellation (CANCEL) carrying `ics`.
 
-    `change` says, in words, what an updated invitation changes ("the start, the length").
+    `every_days` is how often the check-ins come, in whole days (``[checkins] every``;
+    None when an rrule sets the dates). `changes` are what an updated invitation changes,
+    as keys (empty: a first invitation). templates/_calendar.j2 words both, for the
+    subject and both parts.
 
     `checkins` are those the ics covers: the whole series for an invitation,
     the cancelled ones for a cancellation.
@@ -350,11 +382,15 @@ def compose_invite(
         raise ValueError(f"unsupported iTIP method {method!r}; expected REQUEST or CANCEL")
     if not checkins:
         raise ValueError("compose_invite needs at least one check-in")
+    unknown = [key for key in changes if key not in _CHANGE_KEYS]
+    if unknown:
+        raise ValueError(f"unknown change key(s) {unknown!r}; expected some of {sorted(_CHANGE_KEYS)}")
+    changes = tuple(dict.fromkeys(changes))  # each named once, in the order given
     first = checkins[0]
     tz = recipient.timezone
     if method == "REQUEST":
         name = "invite"
-        subject = _subject(name, cohort_name=cohort_name, first=first, tz=tz, updated=bool(change))
+        subject = _subject(name, cohort_name=cohort_name, first=first, tz=tz, changes=changes)
     else:
         name = "cancel"
         subject = _subject(name, cohort_name=cohort_name, checkins=tuple(checkins), tz=tz)
@@ -367,8 +403,8 @@ def compose_invite(
         facilitator_name=facilitator_name,
         checkins=tuple(checkins),
         first=first,
-        every_text=every_text,
-        change=one_line(change) if change else None,
+        every_days=every_days,
+        changes=changes,
     )
     text, html = _render(name, context)
     msg = _message(sender, recipient, subject, envelope, now, cohort_name, calendar=True)

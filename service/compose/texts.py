@@ -131,3 +131,18 @@ def join_names(names: Sequence[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# --- plain text for a calendar ----------------------------------------------
+
+# C0/C1 controls other than HTAB and LF (str.splitlines() has already made every line break
+# a LF): RFC 5545 3.3.11 allows none of them in a TEXT value.
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]+")
+
+
+def plain_lines(text: str) -> str:
+    """Text fit for an iCalendar TEXT value such as DESCRIPTION: every kind of line break
+    (CR LF, CR, U+2028 ...) becomes one LF, which the calendar writer escapes as ``\\n``;
+    other control characters become spaces; at most one blank line in a row."""
+    lines = [_TEXT_CONTROL.sub(" ", line).rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

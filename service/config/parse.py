@@ -355,6 +355,11 @@ def _read_checkins(r: _Reader, t: Mapping[str, Any], tz: str) -> CheckinsConfig:
         r.problem("checkins.remind_before", "is not after the prompt",
                   "make remind_before shorter than prompt_before (e.g. prompt 2d, remind 1d)")
     location = r.get(t, "checkins", "location", str, example='"https://meet.example.org/room"')
+    if location is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in location):
+        # It goes into every invitation's LOCATION and the emails' "Where:" line.
+        r.problem("checkins.location", "contains a line break or a control character",
+                  'write the link or place on one line, e.g. "https://meet.example.org/room"')
+        location = None
     cancelled = r.get(t, "checkins", "cancelled", list, required=False, default=[], example="[3]")
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in cancelled):
         r.problem("checkins.cancelled", f"{cancelled!r} is not a list of check-in numbers",

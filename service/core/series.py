@@ -10,17 +10,22 @@ sends each change exactly once.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from service.config import Config
 from service.core.schedule import series_checkins
 
-_CORE_WORDS = {
-    "first": "the start", "rrule": "the dates", "duration": "the length",
-    "location": "the place or link", "title": "the title", "timezone": "the time zone",
-}
+ChangeKey: TypeAlias = Literal[
+    "first", "rrule", "duration", "location", "title", "timezone",  # a key of Shape.core
+    "back-on",  # the whole series was cancelled and is on again
+    "reinstated",  # a cancelled check-in is on again
+    "moved",  # a check-in moved (or moved back, or moved elsewhere)
+]
+"""What an updated invitation changes, as a stable key; templates/_calendar.j2 words it."""
+
+_CORE_KEYS: tuple[ChangeKey, ...] = ("first", "rrule", "duration", "location", "title", "timezone")
 
 
 def utc_key(dt: datetime) -> str:
@@ -67,7 +72,7 @@ class Changes:
     request: bool = False  # the whole series (master + overrides) as a REQUEST
     cancel_occurrences: tuple[str, ...] = ()  # utc keys, each a CANCEL with RECURRENCE-ID
     cancel_series: bool = False
-    what: list[str] = field(default_factory=list)  # what changed, in words (for the email)
+    what: tuple[ChangeKey, ...] = ()  # what a REQUEST changes, in the order the email names it
 
     @property
     def empty(self) -> bool:
@@ -83,19 +88,19 @@ def changes(old: Shape | None, new: Shape, *, removed: bool = False) -> Changes:
     if old.series_cancelled:
         if removed or new.series_cancelled:
             return Changes()
-        return Changes(request=True, what=["the series is back on"])
+        return Changes(request=True, what=("back-on",))
     if removed or new.series_cancelled:
         return Changes(cancel_series=True)
-    what = [word for key, word in _CORE_WORDS.items() if old.core.get(key) != new.core.get(key)]
+    what: list[ChangeKey] = [key for key in _CORE_KEYS if old.core.get(key) != new.core.get(key)]
     reinstated = set(old.cancelled) - set(new.cancelled)
     if reinstated:
-        what.append("a cancelled check-in is back on")
+        what.append("reinstated")
     if dict(old.moved) != dict(new.moved):
-        what.append("a check-in moved")
+        what.append("moved")
     newly_cancelled = tuple(sorted(set(new.cancelled) - set(old.cancelled)))
     if what:
         # A REQUEST carries the full series, cancellations included, so no CANCEL is needed.
-        return Changes(request=True, what=what)
+        return Changes(request=True, what=tuple(what))
     return Changes(cancel_occurrences=newly_cancelled)
 
 

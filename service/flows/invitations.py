@@ -9,18 +9,20 @@ and reloads, and never again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from service.calendar import itip as calendar
 from service.calendar.series import participant_spec
-from service.compose import CheckinView, compose_invite
-from service.config.durations import format_duration, parse_duration
+from service.compose import CheckinView, calendar_event_text, compose_invite
+from service.compose.mime import one_line
+from service.config.durations import parse_duration
 from service.core import keys
 from service.core.plan import Due
 from service.core.schedule import Checkin, checkins, question_for, series_checkins, series_key
-from service.core.series import Shape, desired_shape, utc_key
+from service.core.series import ChangeKey, Shape, desired_shape, utc_key
 from service.core.states import MailKind, ParticipantStatus
 from service.flows.cohort import Cohort
 from service.store.actions import AlreadyDone, record_action
@@ -34,15 +36,12 @@ log = logging.getLogger("circleback.calendar")
 
 def base_spec(cohort: Cohort, sequence: int) -> calendar.SeriesSpec:
     c = cohort.config.checkins
-    title = c.title or f"{cohort.config.cohort.name}: check-in"
-    description = (
-        f"Our regular check-in call. Before each one you get an email asking: "
-        f"{question_for(cohort.config, 2)}\n\nJoin: {c.location}\n\n"
-        "Reply to the check-in emails to share what you tried."
-    )
+    summary, description = calendar_event_text(
+        cohort.config.cohort.name, c.title, c.location, question_for(cohort.config, 2))
+    # LOCATION (and URL) are one line: no control character of the config's reaches the ics.
     return calendar.SeriesSpec(
-        uid=series_key(cohort.config), summary=title, description=description,
-        location=c.location, timezone=cohort.config.cohort.timezone, first_start=c.first,
+        uid=series_key(cohort.config), summary=summary, description=description,
+        location=one_line(c.location), timezone=cohort.config.cohort.timezone, first_start=c.first,
         duration=c.duration, rrule=c.rrule, sequence=sequence,
     )
 
@@ -52,12 +51,13 @@ def checkin_view(cohort: Cohort, checkin: Checkin) -> CheckinView:
                        location=cohort.config.checkins.location)
 
 
-def every_text(cohort: Cohort) -> str:
-    c = cohort.config.checkins
-    if c.every:
-        named = {"1d": "every day", "1w": "every week", "2w": "every other week"}
-        return named.get(c.every, f"every {format_duration(parse_duration(c.every))}")
-    return "on the dates below"
+def every_days(cohort: Cohort) -> int | None:
+    """``[checkins] every`` in whole days; None when an rrule sets the dates."""
+    every = cohort.config.checkins.every
+    if not every:
+        return None
+    delta = parse_duration(every)
+    return delta.days if delta.days >= 1 and not delta.seconds else None
 
 
 async def series_version(cohort: Cohort) -> int:
@@ -92,6 +92,7 @@ async def send_calendar_changes(cohort: Cohort, due: Due, p: Participant) -> boo
             await save_calendar_copy(p, cohort.series_uid, sequence, told, now)
     except AlreadyDone:
         return False
+    # For the operator: the change keys as they are (the participant's words are templates').
     what = ("the invitation" if todo.request and not todo.what else
             f"an updated invitation ({', '.join(todo.what)})" if todo.request else
             "a cancellation of the series" if todo.cancel_series else
@@ -108,9 +109,10 @@ def _people(cohort: Cohort, p: Participant) -> tuple[calendar.Organizer, calenda
     return organizer, calendar.Attendee(name=p.name, email=p.email)
 
 
-async def request_message(cohort: Cohort, p: Participant, sequence: int, what: list[str],
+async def request_message(cohort: Cohort, p: Participant, sequence: int, what: Sequence[ChangeKey],
                           now: datetime, *, shape: Shape | None = None) -> EmailMessage | None:
-    """The series as a REQUEST for one participant (None when nothing is left for them)."""
+    """The series as a REQUEST for one participant (None when nothing is left for them);
+    ``what`` is what it changes (empty: the first invitation)."""
     shape = shape or desired_shape(cohort.config)
     c = cohort.config.checkins
     joined = p.joined_at if p.joined_at > c.first.astimezone(UTC) else None
@@ -127,8 +129,8 @@ async def request_message(cohort: Cohort, p: Participant, sequence: int, what: l
     return compose_invite(
         sender=cohort.sender(), recipient=cohort.recipient(p),
         cohort_name=cohort.config.cohort.name, facilitator_name=cohort.config.facilitator.name,
-        checkins=views, every_text=every_text(cohort), ics=ics, method="REQUEST",
-        envelope=envelope, now=now, change=", ".join(what) if what else None)
+        checkins=views, every_days=every_days(cohort), ics=ics, method="REQUEST",
+        envelope=envelope, now=now, changes=what)
 
 
 def cancel_message(cohort: Cohort, p: Participant, sequence: int, now: datetime, *,
@@ -151,5 +153,5 @@ def cancel_message(cohort: Cohort, p: Participant, sequence: int, now: datetime,
     return compose_invite(
         sender=cohort.sender(), recipient=cohort.recipient(p),
         cohort_name=cohort.config.cohort.name, facilitator_name=cohort.config.facilitator.name,
-        checkins=views, every_text=every_text(cohort), ics=ics, method="CANCEL",
+        checkins=views, every_days=every_days(cohort), ics=ics, method="CANCEL",
         envelope=cohort.envelope(key), now=now)

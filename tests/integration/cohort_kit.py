@@ -3,8 +3,11 @@ server with fresh accounts, and participants' messages as their clients write th
 
 from __future__ import annotations
 
+import asyncio
 import email
+import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
@@ -150,3 +153,19 @@ def new_people(mail: DevMailServer, monkeypatch: pytest.MonkeyPatch | None = Non
     for user in (people.cohort, people.alice, people.bob, people.facilitator):
         mail.add_user(user, PASSWORD)
     return people
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:
+    """Wait until ``check()`` is true (a daemon doing its work), at most ``seconds``."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the daemon did not get there in time")
+        await asyncio.sleep(0.2)
+
+
+def closed_port() -> int:
+    """A loopback port where nothing listens (for a server that is down)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -13,8 +13,10 @@ import icalendar
 import pytest
 from cohort_kit import PASSWORD, People, cohort_config, inbox, new_people, send
 
+from service.compose import calendar_event_text
 from service.config import Config
 from service.core.clock import ManualClock
+from service.core.schedule import question_for
 from service.dev.devmail import DevMailServer
 from service.flows.status import status_report
 from service.runtime.passes import run_once
@@ -53,6 +55,11 @@ def summary(message: Message) -> tuple[str, int, list[str]]:
     ids = sorted(e["RECURRENCE-ID"].dt.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
                  for e in events if "RECURRENCE-ID" in e)
     return str(cal["METHOD"]), int(events[0]["SEQUENCE"]), ids
+
+
+def plain(message: Message) -> str:
+    part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    return " ".join(part.get_payload(decode=True).decode("utf-8").split())
 
 
 def reply(people: People, alice_invite: Message, sequence: int, partstat: str,
@@ -96,8 +103,18 @@ async def test_changes_reach_each_calendar_once(
 
     # First check-in 2030-03-11 09:00 UTC, weekly, three of them.
     await once(config([people.alice, people.bob]))
+    cfg = config([people.alice, people.bob])
+    event_text = calendar_event_text(cfg.cohort.name, "", cfg.checkins.location, question_for(cfg, 2))
     for user in (people.alice, people.bob):
-        assert [summary(m) for m in await seen.new(user)] == [("REQUEST", 0, [])]
+        first = await seen.new(user)
+        assert [summary(m) for m in first] == [("REQUEST", 0, [])]
+        # What the calendar shows of the event is the templates' wording.
+        event = next(iter(calendar_of(first[0]).walk("VEVENT")))
+        assert (str(event["SUMMARY"]), str(event["DESCRIPTION"])) == event_text
+        assert str(event["SUMMARY"]) == "Flow cohort: check-in"
+        assert "Join: https://meet.example.org/flow" in str(event["DESCRIPTION"])
+        assert "Flow cohort: every week, 3 in all." in plain(first[0])
+        assert "replaces" not in plain(first[0])
 
     # Cancel check-in 2: one CANCEL naming its original start, SEQUENCE up by one.
     cancelled = "cancelled = [2]"
@@ -111,6 +128,7 @@ async def test_changes_reach_each_calendar_once(
     await once(config([people.alice, people.bob], moved))
     alice_mail = await seen.new(people.alice)
     assert [summary(m) for m in alice_mail] == [("REQUEST", 2, ["20300325T0900Z"])]
+    assert "This invitation replaces the one you had: a check-in moved." in plain(alice_mail[0])
     override = next(e for e in calendar_of(alice_mail[0]).walk("VEVENT") if "RECURRENCE-ID" in e)
     assert override["DTSTART"].dt.astimezone(UTC) == datetime(2030, 3, 25, 11, tzinfo=UTC)
     master = next(e for e in calendar_of(alice_mail[0]).walk("VEVENT") if "RECURRENCE-ID" not in e)
@@ -154,6 +172,7 @@ async def test_changes_reach_each_calendar_once(
         updates = [m for m in await seen.new(user) if m["X-Circleback-Kind"] == "invite"]
         assert [summary(m)[:2] for m in updates] == [("REQUEST", 3)]
         assert str(updates[0]["Subject"]).startswith("Updated invitation")
+        assert "This invitation replaces the one you had: the length." in plain(updates[0])
     assert await seen.new(people.bob) == []
 
     # The whole series is called off.

@@ -4,12 +4,11 @@ what it prints and its exit codes, including when a server or a password is wron
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cohort_kit import cohort_config, new_people
+from cohort_kit import closed_port, cohort_config, new_people
 
 from service.cli import main
 from service.dev.devmail import DevMailServer
@@ -19,10 +18,6 @@ pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "mail"
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

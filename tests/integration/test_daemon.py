@@ -4,12 +4,11 @@ set aside, and a clean stop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cohort_kit import PASSWORD, cohort_config, inbox, new_people, send, thunderbird_reply
+from cohort_kit import PASSWORD, cohort_config, eventually, inbox, new_people, send, thunderbird_reply
 
 from service.core.clock import RealClock
 from service.dev.devmail import DevMailServer
@@ -21,12 +20,6 @@ from service.store.models import InboundMessage, Story
 pytestmark = pytest.mark.integration
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the daemon did not get there in time")
-        await asyncio.sleep(0.2)
 
 
 async def test_daemon_runs_flows_and_stops_cleanly(

@@ -1,4 +1,4 @@
-"""The digest and the prompt as a browser renders them: Debian's Chromium through Playwright.
+"""The digest, the prompt and the invitation as a browser renders them: Debian's Chromium through Playwright.
 
 What a phone or desktop mail client would show, checked in a real layout engine: no
 sideways scrolling at 375px or 1280px, every story and link present, participants' words
@@ -43,6 +43,7 @@ from service.compose import (
     StoryView,
     Stranger,
     compose_digest,
+    compose_invite,
     compose_prompt,
     url_label,
 )
@@ -252,6 +253,21 @@ def _prompt() -> EmailMessage:
     return compose_prompt(sender=SENDER, recipient=PARTICIPANT, cohort_name=VIEW.cohort_name,
                           checkin=NEXT_CHECKIN, question=QUESTION, goal_reminder=GOAL,
                           envelope=_envelope("prompt.3"), now=NOW)
+
+
+# An updated invitation whose cohort name and place are hostile (the name is the config's).
+INVITE_NAME = f"Orlando {HOSTILE[0]} {HOSTILE[1]} {HOSTILE[2]}"
+INVITE_ICS = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+
+
+def _invite() -> EmailMessage:
+    later = CheckinView(4, NEXT_CHECKIN.start + timedelta(weeks=1), NEXT_CHECKIN.end + timedelta(weeks=1),
+                        HOSTILE[3])
+    first = CheckinView(3, NEXT_CHECKIN.start, NEXT_CHECKIN.end, HOSTILE[3])
+    return compose_invite(sender=SENDER, recipient=PARTICIPANT, cohort_name=INVITE_NAME,
+                          facilitator_name="Helen", checkins=(first, later), every_days=7,
+                          ics=INVITE_ICS, method="REQUEST", envelope=_envelope("invite.3"), now=NOW,
+                          changes=("first", "location", "moved"))
 
 
 def _body(msg: EmailMessage, subtype: str) -> str:
@@ -488,6 +504,33 @@ async def test_prompt_html_in_chromium(
     assert "https://circle.example.org/unsubscribe/tok3n" in shape["hrefs"]
     for word in ("skip", "pause 2w", "private", "stop"):
         assert word in text
+
+
+# --- the invitation in a browser ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("width", "height", "scheme"), MODES, ids=MODE_IDS)
+async def test_invite_html_in_chromium(
+    browser: Browser, tmp_path: Path, width: int, height: int, scheme: str
+) -> None:
+    async with _opened(browser, _body(_invite(), "html"), width, height, scheme) as rendered:
+        shape = await _check_page(rendered, tmp_path / f"invite-{width}-{scheme}.png")
+    text = _flat(shape["text"])
+    assert f"{INVITE_NAME}: check-in calls" in text
+    assert "every week, 2 in all" in text
+    assert ("This invitation replaces the one you had: the start, the place or link and a check-in "
+            "moved.") in text
+    assert f"Check-in 3: {WHEN[PARTICIPANT.timezone]}" in text
+    assert f"Where: {HOSTILE[3]}" in text and shape["hrefs"] == []  # not a link
+
+
+def test_invite_text_part_has_the_same_facts() -> None:
+    text = _flat(_body(_invite(), "plain"))
+    assert f"Here are the check-in calls for {INVITE_NAME}: every week, 2 in all." in text
+    assert ("This invitation replaces the one you had: the start, the place or link and a "
+            "check-in moved.") in text
+    assert f"3. {WHEN[PARTICIPANT.timezone]}" in text
+    assert f"Where: {HOSTILE[3]}" in text and "49" not in text
 
 
 # --- the text parts say the same --------------------------------------------------

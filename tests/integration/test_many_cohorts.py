@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import socket
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
 from pathlib import Path
 
 import pytest
-from cohort_kit import PASSWORD, inbox, send, thunderbird_reply
+from cohort_kit import PASSWORD, closed_port, eventually, inbox, send, thunderbird_reply
 
 from service.config import load_deployment
 from service.core.clock import ManualClock, RealClock
@@ -221,18 +219,8 @@ async def test_three_cohorts_one_mailbox_one_database(
     assert "Beta:" not in body(gamma_facilitator)
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the daemon did not get there in time")
-        await asyncio.sleep(0.25)
 
 
 async def test_reload_adds_and_removes_cohorts_and_changes_the_smtp_port(

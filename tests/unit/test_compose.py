@@ -170,7 +170,7 @@ def _invite(method: str = "REQUEST", ics: bytes = ICS, **kwargs: object) -> Emai
         "cohort_name": "Kick-start your social learning journey",
         "facilitator_name": "Helen",
         "checkins": (CHECKIN, _shifted(CHECKIN, number=4, days=14)),
-        "every_text": "every 2 weeks",
+        "every_days": 14,
         "ics": ics,
         "method": method,
         "envelope": Envelope(message_id="invite.1@circle.example.org"),
@@ -237,7 +237,7 @@ def test_invite_lists_every_checkin_in_recipient_zone() -> None:
     for body in (text, html):
         assert "Tuesday 1 December 2026, 12:00–12:45 EST (America/New_York)" in body
         assert "Tuesday 15 December 2026, 12:00–12:45 EST (America/New_York)" in body
-        assert "every 2 weeks" in body
+        assert "every other week, 2 in all" in body
         assert "Helen" in body
     assert "https://meet.example.org/orlando" in _hrefs(html)
 
@@ -739,7 +739,7 @@ def test_every_subject_comes_from_the_subjects_template() -> None:
     london = replace(ALICE, timezone="Europe/London")
     subjects = {
         "invite": _header(_invite(), "Subject"),
-        "updated": _header(_invite(change="the start"), "Subject"),
+        "updated": _header(_invite(changes=("first",)), "Subject"),
         "cancel one": _header(_invite("CANCEL", cancel_ics, checkins=(fourth,)), "Subject"),
         "cancel many": _header(_invite("CANCEL", cancel_ics), "Subject"),
         "prompt": _header(_prompt(), "Subject"),

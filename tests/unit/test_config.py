@@ -133,3 +133,14 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, example_config()))
     assert config.cohort.id == "orlando-2026"
     assert len(config.participants) == 2
+
+
+def test_a_location_on_two_lines_is_refused(tmp_path: Path) -> None:
+    from tests.unit.conftest import COHORT_TOML
+
+    path = tmp_path / "cohort.toml"
+    path.write_text(COHORT_TOML.replace('location = "https://meet.example.org/x"',
+                                        'location = "https://meet.example.org/x\\nBCC: x"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert [p.key for p in caught.value.problems] == ["checkins.location"]

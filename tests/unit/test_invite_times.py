@@ -23,7 +23,7 @@ def invite_text(zone: str) -> str:
     message = compose_invite(
         sender=Sender("circle@example.org", "Circle"),
         recipient=Recipient("Alice Example", "alice@example.com", zone, "circle+t@example.org"),
-        cohort_name="Circle", facilitator_name="Helen", checkins=views(), every_text="every week",
+        cohort_name="Circle", facilitator_name="Helen", checkins=views(), every_days=7,
         ics=b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n", method="REQUEST",
         envelope=Envelope(message_id="x@example.org"), now=datetime(2026, 10, 1, tzinfo=UTC))
     body = message.get_body(preferencelist=("plain",))

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 from service.calendar.itip import SeriesSpec, occurrence_starts
 from service.calendar.series import participant_spec
 from service.config import Config, MovedCheckin
 from service.core.schedule import checkins, series_checkins
-from service.core.series import Changes, changes, desired_shape, utc_key
+from service.core.series import ChangeKey, Changes, changes, desired_shape, utc_key
 
 NY = ZoneInfo("America/New_York")
 
@@ -27,7 +28,25 @@ def test_series_change_is_one_request_naming_what_changed(config: Config) -> Non
     new = desired_shape(with_checkins(config, duration=timedelta(hours=1), location="Room 4"))
     todo = changes(old, new)
     assert todo.request and not todo.cancel_occurrences
-    assert todo.what == ["the length", "the place or link"]
+    assert todo.what == ("duration", "location")
+
+
+def test_every_core_field_has_a_change_key(config: Config) -> None:
+    """What changed is named by stable keys (templates/_calendar.j2 words them), one for each
+    field of the series' core; a change of each is found and named."""
+    core = desired_shape(config).core
+    assert set(core) <= set(get_args(ChangeKey))
+    old = desired_shape(config)
+    for key in core:
+        new = dataclasses.replace(old, core={**old.core, key: old.core[key] + "x"})
+        assert changes(old, new).what == (key,)
+
+
+def test_changes_are_plain_hashable_data(config: Config) -> None:
+    old = desired_shape(config)
+    todo = changes(old, desired_shape(with_checkins(config, duration=timedelta(hours=1))))
+    assert todo == Changes(request=True, what=("duration",))
+    assert hash(todo) == hash(Changes(request=True, what=("duration",)))
 
 
 def test_cancelling_one_checkin_is_one_cancel_with_its_original_start(config: Config) -> None:
@@ -42,7 +61,7 @@ def test_moving_a_checkin_is_a_request_with_the_override(config: Config) -> None
     moved = MovedCheckin(2, datetime(2026, 10, 28, 15, tzinfo=NY))
     new = desired_shape(with_checkins(config, moved=(moved,)))
     todo = changes(desired_shape(config), new)
-    assert todo.request and todo.what == ["a check-in moved"]
+    assert todo.request and todo.what == ("moved",)
     assert new.moved == (("20261027T160000Z", "2026-10-28T15:00:00-04:00"),)
 
 
@@ -54,13 +73,13 @@ def test_leavers_and_a_cancelled_series(config: Config) -> None:
     assert changes(shape, off) == Changes(cancel_series=True)
     assert checkins(with_checkins(config, cancel_series=True).checkins) == []
     back = changes(dataclasses.replace(shape, series_cancelled=True), shape)
-    assert back.request and back.what == ["the series is back on"]
+    assert back.request and back.what == ("back-on",)
 
 
 def test_reinstating_a_cancelled_checkin_sends_the_series_again(config: Config) -> None:
     cancelled = desired_shape(with_checkins(config, cancelled=(2,)))
     todo = changes(cancelled, desired_shape(config))
-    assert todo.request and "a cancelled check-in is back on" in todo.what
+    assert todo.request and todo.what == ("reinstated",)
 
 
 def base(config: Config) -> SeriesSpec:
