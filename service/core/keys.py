@@ -19,10 +19,13 @@ __all__ = [
     "digest_copy_seed",
     "digest_key",
     "empty_reply_key",
+    "empty_reply_seed",
+    "failed_message_key",
     "invite_seed",
     "manual_digest_key",
     "message_id",
     "notice_seed",
+    "preview_seed",
     "prompt_key",
     "reminder_key",
     "round_key",
@@ -93,6 +96,21 @@ def cancel_seed(email: str, sequence: int, occurrence: str | None) -> str:
 def digest_copy_seed(digest_id: int, email: str | None) -> str:
     """One copy of one digest (``email`` None: the facilitator's)."""
     return f"digest:{digest_id}:{email or 'facilitator'}"
+
+
+def empty_reply_seed(inbound_key: str) -> str:
+    """The answer to one reply that had no text we could keep."""
+    return f"ack:invalid:{inbound_key}"
+
+
+def preview_seed(kind: str, when: datetime) -> str:
+    """``circleback preview``: never queued, never the same as a real message's."""
+    return f"preview:{kind}:{when.isoformat()}"
+
+
+def failed_message_key(uidvalidity: int, uid: int) -> str:
+    """The inbound key of a message that could not be processed (kept, set aside)."""
+    return f"uid:{uidvalidity}:{uid}"
 
 
 def notice_seed(what: str, inbound_key: str) -> str:

@@ -1,7 +1,7 @@
 """Every state machine's states, as enums (stored as their string values).
 
 The transitions live in one module each, as guarded updates:
-- ``OutboxState``: ``service.store.outbox`` (queued -> sending -> sent | failed | parked;
+- ``OutboxState``: ``service.store.outbox`` (queued -> sending -> sent | failed;
   a 4xx puts a row back to queued; a dead daemon's claims go back to queued);
 - ``InboundState``: ``service.store.inbound`` (stored -> moved);
 - ``ParticipantStatus`` and ``BounceState``: ``service.store.participants``.
@@ -27,7 +27,6 @@ class OutboxState(StrEnum):
     SENDING = "sending"  # claimed by one live daemon (``claim`` names it)
     SENT = "sent"
     FAILED = "failed"  # refused for good, or out of retries
-    PARKED = "parked"  # held back on purpose (nobody may get it now); never sent as is
 
 
 class InboundState(StrEnum):

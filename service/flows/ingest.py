@@ -230,7 +230,7 @@ async def _apply(cohort: Cohort, result: Classification, p: Participant, key: st
                                 participant=p)
         except AlreadyDone:
             return
-        await _ack(cohort, p, Ack("empty-reply"), f"ack:invalid:{key}", now)
+        await _ack(cohort, p, Ack("empty-reply"), keys.empty_reply_seed(key), now)
     elif result.kind == "rsvp" and result.rsvp is not None:
         await _record_rsvp(cohort, result, p, now)
 

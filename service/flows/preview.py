@@ -6,6 +6,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from service.compose import compose_digest
+from service.core import keys
 from service.core.schedule import checkins
 from service.core.states import ParticipantStatus
 from service.flows.cohort import Cohort
@@ -38,12 +39,12 @@ async def preview(cohort: Cohort, what: str, *, participant: str | None = None,
         series = checkins(cohort.config.checkins)
         upcoming = [c for c in series if c.start > now] or series[-1:]
         number = upcoming[0].number
-        message = prompt_message(cohort, p, "prompt", number, f"preview:prompt:{number}:{p.email}", now)
+        message = prompt_message(cohort, p, "prompt", number, keys.preview_seed("prompt", now), now)
     else:
         content = await gather(cohort, now)
         message = compose_digest(sender=cohort.sender(), recipient=cohort.recipient(p),
                                  view=content.view, now=now,
-                                 envelope=cohort.envelope(f"preview:{now}", listed=True,
+                                 envelope=cohort.envelope(keys.preview_seed("digest", now), listed=True,
                                                           participant=p))
     eml = out or Path(f"preview-{what}.eml")
     eml.write_bytes(message.as_bytes())

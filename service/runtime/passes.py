@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from service.config import ImapConfig, ServerConfig
+from service.core import keys
 from service.core.plan import Plan
 from service.core.retry import Backoff
 from service.flows.ingest import NEEDS_ATTENTION, PROCESSED, Inbox, Ingested, ingest
@@ -137,7 +138,7 @@ async def _ingest_safely(box: Inbox, raw: bytes, uid: int, cursor: MailboxCursor
         log.exception("Could not process message UID %d; it is kept in %s.", uid, NEEDS_ATTENTION)
         reason = f"could not be processed: {type(exc).__name__}: {exc}"
         row = await inbound.record_inbound(
-            cohort_id="", mailbox=box.mailbox, message_key=f"uid:{cursor.uidvalidity}:{uid}",
+            cohort_id="", mailbox=box.mailbox, message_key=keys.failed_message_key(cursor.uidvalidity, uid),
             uid=uid, kind="invalid", participant=None, from_addr="", subject="", reason=reason,
             folder=NEEDS_ATTENTION, raw=raw, now=box.clock.now())
         await inbound.advance_cursor(cursor, uid)
