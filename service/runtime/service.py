@@ -89,10 +89,9 @@ class Runtime:
             groups.setdefault(account_key(smtp), (smtp, []))[1].append(cohort.id)
         return [SmtpAccount(key, smtp, tuple(ids)) for key, (smtp, ids) in sorted(groups.items())]
 
-    async def sync_rosters(self, cohort_ids: list[str] | None = None) -> None:
+    async def sync_rosters(self) -> None:
         """Participants in the database in line with each cohort's config."""
-        for cohort_id in cohort_ids if cohort_ids is not None else list(self.cohorts):
-            cohort = self.cohorts[cohort_id]
+        for cohort in list(self.cohorts.values()):
             changes = await sync_participants(cohort.id, cohort.config.participants,
                                               self.clock.now())
             with self.about(cohort):
