@@ -201,7 +201,7 @@ def _log_result(cohort: Cohort | None, result: Classification, parsed: ParsedMes
     elif result.kind == "rsvp" and result.rsvp:
         log.info("%s answered the invitation: %s.", result.participant, result.rsvp.partstat)
     elif result.kind == "command" and result.control:
-        log.info("%s asked to %s.", result.participant, result.control.word)
+        log.info("%s replied with the control word %r.", result.participant, result.control.word)
     elif result.kind in ATTENTION_KINDS:
         log.warning("A message from %s needs the facilitator's attention (%s): %s.", sender,
                     result.kind.replace("_", " "), result.reason.rstrip("."))

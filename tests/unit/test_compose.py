@@ -765,3 +765,12 @@ def test_subject_data_is_never_template_source() -> None:
         subject = _header(_reparse(msg), "Subject")
         assert subject.startswith("{{ 7*7 }} <script>x</script> Bcc: evil@x")
         assert "49" not in subject and "\n" not in str(msg["Subject"])
+
+
+def test_only_participants_are_invited_to_add_a_story() -> None:
+    participant = _digest()
+    facilitator = _digest(facilitator_section=FacilitatorSection(quiet=("Dana",)))
+    for body in (_text(participant), _html(participant)):
+        assert "add your own story" in body
+    for body in (_text(facilitator), _html(facilitator)):
+        assert "add your own story" not in body and "your copy as the facilitator" in body
