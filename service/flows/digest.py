@@ -22,7 +22,7 @@ from service.compose import (
 )
 from service.core import keys
 from service.core.rules import may_receive
-from service.core.schedule import Checkin, checkins, digest_slots, question_for
+from service.core.schedule import Checkin, checkins, digest_slots, question_for, series_checkins
 from service.core.series import utc_key
 from service.core.states import BounceState, ParticipantStatus
 from service.flows.cohort import Cohort
@@ -32,7 +32,7 @@ from service.store.digests import record_digest
 from service.store.models import Participant
 from service.store.outbox import enqueue
 from service.store.participants import roster, standing
-from service.store.reads import DigestFacts, digest_facts
+from service.store.reads import EPOCH, DigestFacts, digest_facts
 
 log = logging.getLogger("circleback.digest")
 
@@ -60,10 +60,24 @@ async def gather(cohort: Cohort, now: datetime) -> DigestContent:
     return digest_content(cohort, facts, now, nxt, bool(recent))
 
 
+def shown_start(cohort: Cohort, facts: DigestFacts, now: datetime) -> datetime:
+    """Where the period the digest names begins: the end of the last digest, or for the
+    first one the cohort's first prompt (or its first story, if one came even earlier),
+    never the beginning of time."""
+    if facts.start != EPOCH:
+        return facts.start
+    series = series_checkins(cohort.config.checkins)
+    candidates = [now] + [s.received_at for s in facts.stories]
+    if series:
+        candidates.append(series[0].start.astimezone(UTC) - cohort.config.checkins.prompt_before)
+    return min(candidates)
+
+
 def digest_content(cohort: Cohort, facts: DigestFacts, now: datetime, nxt: Checkin | None,
                    any_past: bool) -> DigestContent:
     """Pure: the views the templates render, from the facts of the window."""
     people = facts.people
+    start = shown_start(cohort, facts, now)
 
     def name(pid: int) -> str:
         return people[pid].name if pid in people else "someone who left"
@@ -73,7 +87,7 @@ def digest_content(cohort: Cohort, facts: DigestFacts, now: datetime, nxt: Check
                             if s == "ACCEPTED" and pid in people
                             and people[pid].status != ParticipantStatus.REMOVED))
     view = DigestView(
-        cohort_name=cohort.config.cohort.name, period_start=facts.start, period_end=now,
+        cohort_name=cohort.config.cohort.name, period_start=start, period_end=now,
         stories=tuple(StoryView(participant_name=name(s.participant_id), checkin_number=s.checkin,
                                 text=s.text, received_at=s.received_at) for s in facts.stories),
         resources=tuple(ResourceView(url=r.url, title=r.title, shared_by=name(r.participant_id))
@@ -99,7 +113,7 @@ def digest_content(cohort: Cohort, facts: DigestFacts, now: datetime, nxt: Check
         awaiting_consent=tuple(p.name for p in present if not p.consented)
         if cohort.config.cohort.stories_need_consent else (),
     )
-    return DigestContent(view=view, facilitator=facilitator, period_start=facts.start,
+    return DigestContent(view=view, facilitator=facilitator, period_start=start,
                          period_end=now)
 
 

@@ -10,6 +10,7 @@ import icalendar
 import pytest
 from cohort_kit import PASSWORD, calendar_reply, cohort_config, inbox, new_people, send, thunderbird_reply
 
+from service.compose.localtime import short_date
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
 from service.flows.digest import send_digest_now
@@ -80,6 +81,10 @@ async def test_cohort_from_invite_to_digest(
         assert await OutboxMessage.filter(state__not="sent").count() == 0
 
     bob_digest = next(m for m in await inbox(mailserver, bob) if m["X-Circleback-Kind"] == "digest")
+    # The first digest's period starts with the cohort's first prompt, not in 1970.
+    first_prompt = (clock.now() - timedelta(hours=1) + timedelta(days=1) - timedelta(days=2))
+    shown = short_date(first_prompt, "Europe/Berlin")
+    assert f"({shown} – " in str(bob_digest["Subject"]), bob_digest["Subject"]
     text = str(bob_digest.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
     assert "write one page a day" in text and "https://example.org/habits" in text
     assert "Buy my course" not in text
