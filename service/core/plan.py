@@ -9,7 +9,7 @@ participants as they stand and the keys already done.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -76,13 +76,19 @@ def plan(
     config: Config,
     now: datetime,
     participants: Iterable[ParticipantState],
-    done: Collection[str],
+    done: Mapping[str, datetime] | Collection[str],
     *,
     series_sequence: int | None = None,
 ) -> Plan:
     """What is due now for one cohort, and when to look again.
 
-    ``series_sequence``: the series' current SEQUENCE; None leaves calendars out."""
+    ``done``: the keys done already, with when (a plain collection: when unknown).
+    ``series_sequence``: the series' current SEQUENCE; None leaves calendars out.
+
+    A reminder never follows its prompt sooner than the configured spacing
+    (``prompt_before - remind_before``): a prompt that went out late (the cohort started
+    late, the participant joined late, the daemon was down) is not chased minutes after
+    it arrived; when the spacing would end after the check-in starts, there is none."""
     people = list(participants)
     due: list[Due] = []
     if series_sequence is not None:
@@ -96,6 +102,7 @@ def plan(
         start = checkin.start_utc
         prompt_at = start - c.prompt_before
         remind_at = start - c.remind_before if c.remind_before else None
+        spacing = c.prompt_before - c.remind_before if c.remind_before else timedelta(0)
         if now < prompt_at:
             wakeups.append((prompt_at, f"the prompt for check-in {checkin.number}"))
             continue
@@ -109,8 +116,14 @@ def plan(
                 due.append(Due("prompt", pkey, p.email, checkin.number))
             elif remind_at is not None:
                 rkey = keys.reminder_key(checkin.number, p.email)
-                if now >= remind_at and rkey not in done:
+                prompted = done.get(pkey) if isinstance(done, Mapping) else None
+                earliest = max(remind_at, (prompted or prompt_at) + spacing)
+                if rkey in done or earliest >= start:
+                    continue
+                if now >= earliest:
                     due.append(Due("reminder", rkey, p.email, checkin.number))
+                elif earliest > remind_at:
+                    wakeups.append((earliest, f"a reminder for check-in {checkin.number}"))
         if remind_at is not None and now < remind_at:
             wakeups.append((remind_at, f"reminders for check-in {checkin.number}"))
         wakeups.append((start, f"check-in {checkin.number} starts"))

@@ -36,9 +36,10 @@ async def was_done(cohort_id: str, key: str) -> bool:
     return await Action.exists(cohort_id=cohort_id, key=key)
 
 
-async def done_keys(cohort_id: str) -> set[str]:
-    keys = await Action.filter(cohort_id=cohort_id).values_list("key", flat=True)
-    return {str(k) for k in keys}
+async def done_keys(cohort_id: str) -> dict[str, datetime]:
+    """Every action the cohort has done: key -> when."""
+    rows = await Action.filter(cohort_id=cohort_id).values_list("key", "done_at")
+    return {str(key): done_at for key, done_at in rows}
 
 
 async def record_wish(cohort_id: str, key: str, participant: Participant, wish: str,

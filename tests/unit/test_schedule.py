@@ -95,3 +95,31 @@ def test_local_time_digest_is_composed_when_the_first_zone_gets_there(config: Co
     assert digest_zone(local, zones, after) == "Asia/Tokyo"  # Friday 09:00 comes first there
     due = [d for d in plan(local, utc(2026, 10, 23, 0, 30), people, set()).due if d.kind == "digest"]
     assert [d.slot for d in due] == [utc(2026, 10, 23, 0)]  # Friday 09:00 in Tokyo
+
+
+def test_a_late_prompt_is_not_chased_by_its_reminder_at_once(config: Config) -> None:
+    # The cohort started late: the prompt for check-in 1 goes out after the reminder time.
+    late = utc(2026, 10, 19, 20)  # check-in 1 is 20 Oct 16:00 UTC, remind_before 1d
+    due = plan(config, late, PEOPLE, {}).due
+    assert {d.kind for d in due if d.checkin == 1} == {"prompt"}
+    done = {d.key: late for d in due}
+    # The next pass, seconds later: no reminder (the spacing of 1 day would end after the
+    # check-in began, so there is none at all for this check-in).
+    for later in (late + timedelta(seconds=5), late + timedelta(hours=19)):
+        assert not [d for d in plan(config, later, PEOPLE, done).due if d.kind == "reminder"]
+
+
+def test_a_reminder_waits_for_the_spacing_after_a_delayed_prompt(config: Config) -> None:
+    # The prompt went out 6 hours late (the daemon was down): the reminder keeps its
+    # distance (prompt_before - remind_before = 1 day) and the plan wakes up for it.
+    prompt_at = utc(2026, 10, 18, 16)
+    prompted = prompt_at + timedelta(hours=6)
+    done = {"prompt:1:alice@example.com": prompted, "prompt:1:bob@example.com": prompt_at}
+    at_remind = utc(2026, 10, 19, 16)
+    due = [d.key for d in plan(config, at_remind, PEOPLE, done).due if d.kind == "reminder"]
+    assert due == ["reminder:1:bob@example.com"]
+    result = plan(config, at_remind, PEOPLE, {**done, "reminder:1:bob@example.com": at_remind})
+    assert result.next_wakeup == prompted + timedelta(days=1)
+    due = [d.key for d in plan(config, prompted + timedelta(days=1), PEOPLE, done).due
+           if d.kind == "reminder"]
+    assert due == ["reminder:1:alice@example.com", "reminder:1:bob@example.com"]
