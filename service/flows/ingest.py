@@ -24,7 +24,7 @@ from service.core.clock import Clock
 from service.core.rules import may_receive
 from service.core.schedule import checkin_for, series_checkins
 from service.core.series import utc_key
-from service.core.states import BounceState
+from service.core.states import BounceState, InboundState
 from service.flows.cohort import Cohort
 from service.inbound.classify import Classification, ClassifyContext, classify
 from service.inbound.parse import ParsedMessage
@@ -32,7 +32,7 @@ from service.inbound.route import RouteContext, referenced_ids, route
 from service.logs import about
 from service.store.actions import AlreadyDone, record_action, record_wish
 from service.store.db import transaction
-from service.store.inbound import advance_cursor, record_inbound, seen, sent_messages
+from service.store.inbound import advance_cursor, record_inbound, sent_messages, stored_before
 from service.store.models import MailboxCursor, Participant
 from service.store.outbox import enqueue
 from service.store.participants import (
@@ -159,8 +159,13 @@ async def ingest(inbox: Inbox, raw: bytes, uid: int, cursor: MailboxCursor) -> I
     cohort_id = cohort.id if cohort else ""
     async with transaction():
         await advance_cursor(cursor, uid)
-        if await seen(cohort_id, key):
-            return Ingested(result.kind, PROCESSED, reason="seen before", cohort_id=cohort_id)
+        before = await stored_before(cohort_id, key)
+        if before is not None:
+            # Filed where it was filed the first time; a record still "stored" (its move
+            # never happened) is marked moved along with this copy.
+            pending = before.id if before.state == InboundState.STORED else None
+            return Ingested(before.kind, before.folder or PROCESSED, pending, "seen before",
+                            cohort_id)
         participant = None
         if cohort is not None and result.participant:
             participant = await participant_by_email(cohort.id, result.participant)

@@ -20,8 +20,8 @@ __all__ = [
     "pending_moves",
     "record_inbound",
     "restart_cursor",
-    "seen",
     "sent_messages",
+    "stored_before",
 ]
 
 
@@ -63,9 +63,11 @@ async def mark_moved(ids: Collection[int]) -> int:
         state=InboundState.MOVED)
 
 
-async def seen(cohort_id: str, message_key: str) -> bool:
-    """Stored before (the same Message-ID, or the same raw bytes without one)."""
-    return await InboundMessage.exists(cohort_id=cohort_id, message_id=message_key)
+async def stored_before(cohort_id: str, message_key: str) -> InboundMessage | None:
+    """The record of this message when it was stored before (the same Message-ID, or the
+    same raw bytes without one): a second delivery, or a copy read again after a crash,
+    an upgrade or a UIDVALIDITY change."""
+    return await InboundMessage.get_or_none(cohort_id=cohort_id, message_id=message_key)
 
 
 async def record_inbound(*, cohort_id: str, mailbox: str, message_key: str, uid: int, kind: str,

@@ -43,8 +43,12 @@ async def test_uidvalidity_change_resyncs_without_duplicates(
         await InboundMessage.create(cohort_id="flow", mailbox=mailbox, message_id="stale@example.test", uid=1,
                                     kind="story", state="stored", folder="circleback/processed",
                                     received_at=clock.now())
+        # The first copy's record, as if its move had been lost in the crash.
+        await InboundMessage.filter(message_id="story-1@example.test").update(state="stored")
         report = await run_once(runtime)
         assert report.fetched == 1  # read again from the start, not from UID 10,000
+        # Read again, it is filed where it was filed before, and its record marked moved.
+        assert (await InboundMessage.get(message_id="story-1@example.test")).state == "moved"
         assert await Story.filter(participant=alice).count() == 1
         cursor = await MailboxCursor.get(mailbox=mailbox)
         assert cursor.uidvalidity != 1 and cursor.last_uid < 10_000
