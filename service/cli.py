@@ -187,7 +187,7 @@ async def _inspect(args: argparse.Namespace) -> int:
         async with opened(deployment) as runtime:
             cohorts = ({args.cohort: runtime.cohort(args.cohort)} if args.cohort
                        else dict(runtime.cohorts))
-            inbox = Inbox("inspect", cohorts)
+            inbox = Inbox("inspect", cohorts, runtime.clock)
             await inbox.load_people()
             cohort, _, result = await classify_for(inbox, raw)
         data = to_json(result)

@@ -185,7 +185,7 @@ async def _simulate(runtime: Runtime, clock: ManualClock, mail: DevMailServer,
             if digests >= 2:
                 await run_once(runtime)  # deliver what the last replies caused
                 return digests
-            _, plan = await schedule_all(runtime)
+            _, plan, _ = await schedule_all(runtime)
             wakeup = plan.next_wakeup
             # People answer within hours, not at the instant the mail lands.
             step = timedelta(hours=6)

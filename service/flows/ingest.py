@@ -76,6 +76,7 @@ class Inbox:
 
     mailbox: str  # its identity: user@host:port/NAME
     cohorts: dict[str, Cohort]  # every cohort the daemon serves
+    clock: Clock
     home: tuple[str, ...] = ()  # the cohorts this mailbox is configured for (default: all)
     people: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (cohort, email)
 
@@ -95,10 +96,6 @@ class Inbox:
 
     def cohorts_of_sender(self, address: str) -> set[str]:
         return {cid for cid, email in self.people.values() if email == address}
-
-    @property
-    def clock(self) -> Clock:
-        return next(iter(self.cohorts.values())).clock
 
 
 def classification_context(cohort: Cohort, people: dict[int, str],

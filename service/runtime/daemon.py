@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from service.config import Deployment, load_deployment
 from service.core.retry import Backoff
@@ -46,12 +46,6 @@ __all__ = ["Daemon"]
 RECONNECT = Backoff(attempts=1_000_000, base=2.0, cap=300.0, jitter=True)
 
 
-@dataclass(frozen=True)
-class _Job:
-    kind: str  # "watch" | "send"
-    spec: MailboxWatch | SmtpAccount
-
-
 class Daemon:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -60,7 +54,7 @@ class Daemon:
         self.reload_wake = asyncio.Event()
         self._outbox_wakes: set[asyncio.Event] = set()
         self._pending: Deployment | None = None
-        self._jobs: dict[_Job, asyncio.Task[None]] = {}
+        self._jobs: dict[MailboxWatch | SmtpAccount, asyncio.Task[None]] = {}
 
     @property
     def renew_every(self) -> float:
@@ -98,7 +92,7 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             with contextlib.suppress(Exception):
-                await leases.release(leases.PRESENCE + rt.holder, holder=rt.holder)
+                await leases.release(leases.presence(rt.holder), holder=rt.holder)
         log.info("circleback stopped cleanly.")
 
     def stop(self, why: str = "") -> None:
@@ -124,25 +118,22 @@ class Daemon:
 
     # --- the jobs -----------------------------------------------------------------------
 
-    def _wanted(self) -> set[_Job]:
-        return ({_Job("watch", w) for w in self.runtime.mailboxes()}
-                | {_Job("send", a) for a in self.runtime.accounts()})
-
     def _start_jobs(self) -> None:
         """Start a job for every mailbox and account of the config; stop the ones it no
-        longer has or whose settings changed (their successor starts afresh)."""
-        wanted = self._wanted()
-        for job in list(self._jobs):
-            if job not in wanted:
-                self._jobs.pop(job).cancel()
-        for job in wanted - self._jobs.keys():
-            if isinstance(job.spec, MailboxWatch):
-                body: Callable[[], Awaitable[None]] = _bind(self._watch, job.spec)
-                name = f"mailbox watcher ({job.spec.key})"
+        longer has or whose settings changed (a job is known by its settings, so a
+        changed one is a new job and starts afresh)."""
+        wanted: set[MailboxWatch | SmtpAccount] = {*self.runtime.mailboxes(), *self.runtime.accounts()}
+        for spec in list(self._jobs):
+            if spec not in wanted:
+                self._jobs.pop(spec).cancel()
+        for spec in wanted - self._jobs.keys():
+            if isinstance(spec, MailboxWatch):
+                body = functools.partial(self._watch, spec)
+                name = f"mailbox watcher ({spec.key})"
             else:
-                body = _bind(self._send, job.spec)
-                name = f"outbox ({job.spec.key})"
-            self._jobs[job] = self._tg.create_task(self._guard(name, body))
+                body = functools.partial(self._send, spec)
+                name = f"outbox ({spec.key})"
+            self._jobs[spec] = self._tg.create_task(self._guard(name, body))
 
     async def _reloader(self) -> None:
         while not self.stopping.is_set():
@@ -157,7 +148,7 @@ class Daemon:
 
     async def _announce(self) -> None:
         rt = self.runtime
-        await leases.acquire(leases.PRESENCE + rt.holder, rt.clock.now(), holder=rt.holder,
+        await leases.acquire(leases.presence(rt.holder), rt.clock.now(), holder=rt.holder,
                              ttl=rt.lease)
 
     async def _presence(self) -> None:
@@ -167,7 +158,7 @@ class Daemon:
 
     async def _scheduler(self) -> None:
         while not self.stopping.is_set():
-            done, result = await schedule_all(self.runtime)
+            done, result, _ = await schedule_all(self.runtime)
             if done:
                 self.wake_outbox()
             now = self.runtime.clock.now()
@@ -195,7 +186,7 @@ class Daemon:
 
     async def _watch(self, watch: MailboxWatch) -> None:
         """Watch one mailbox while this daemon holds its lease; stand by otherwise."""
-        rt, lease = self.runtime, "imap:" + watch.key
+        rt, lease = self.runtime, watch.lease
         standing_by = False
         while not self.stopping.is_set():
             if not await leases.acquire(lease, rt.clock.now(), holder=rt.holder, ttl=rt.lease):
@@ -302,11 +293,6 @@ class Daemon:
                 t.cancel()
             if wake is not None:
                 wake.clear()
-
-
-def _bind(fn: Callable[[MailboxWatch], Awaitable[None]] | Callable[[SmtpAccount], Awaitable[None]],
-          spec: MailboxWatch | SmtpAccount) -> Callable[[], Awaitable[None]]:
-    return lambda: fn(spec)  # type: ignore[arg-type]
 
 
 class _Stop(Exception):

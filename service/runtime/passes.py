@@ -66,20 +66,19 @@ def mailbox_client(i: ImapConfig) -> Mailbox:
 
 # --- the schedule -------------------------------------------------------------------------
 
-async def schedule_all(runtime: Runtime, report: RunReport | None = None) -> tuple[int, Plan]:
-    """The schedule pass of every cohort. Returns (items done, the earliest next wake-up)."""
+async def schedule_all(runtime: Runtime) -> tuple[int, Plan, str]:
+    """The schedule pass of every cohort. Returns (items done, the plan with the earliest
+    next wake-up, and that plan's cohort)."""
     done = 0
-    soonest = Plan()
+    soonest, whose = Plan(), ""
     for cohort in list(runtime.cohorts.values()):
         with runtime.about(cohort):
             n, result = await schedule_pass(cohort)
         done += n
         if result.next_wakeup is not None and (soonest.next_wakeup is None
                                                or result.next_wakeup < soonest.next_wakeup):
-            soonest = result
-            if report is not None:
-                report.next_cohort = cohort.id
-    return done, soonest
+            soonest, whose = result, cohort.id
+    return done, soonest, whose
 
 
 # --- a mailbox ----------------------------------------------------------------------------
@@ -107,7 +106,7 @@ async def mailbox_pass(runtime: Runtime, watch: MailboxWatch, mailbox: Mailbox,
     uids = await mailbox.uids_after(cursor.last_uid)
     if not uids:
         return
-    box = Inbox(watch.key, dict(runtime.cohorts), home)
+    box = Inbox(watch.key, dict(runtime.cohorts), runtime.clock, home)
     await box.load_people()
     for i in range(0, len(uids), FETCH_CHUNK):
         # Bounded chunks: memory stays flat however full the mailbox is.
@@ -217,16 +216,16 @@ async def run_once(runtime: Runtime) -> RunReport:
     account's outbox."""
     report = RunReport()
     clock = runtime.clock
-    presence = leases.PRESENCE + runtime.holder
+    presence = leases.presence(runtime.holder)
     await leases.acquire(presence, clock.now(), holder=runtime.holder, ttl=runtime.lease)
     try:
-        report.queued, _ = await schedule_all(runtime)
+        report.queued, _, _ = await schedule_all(runtime)
         for watch in runtime.mailboxes():
             await _read_once(runtime, watch, report)
         # Replies change what is due (skip, stop, pause).
-        more, after = await schedule_all(runtime, report)
+        more, after, whose = await schedule_all(runtime)
         report.queued += more
-        report.next_due, report.next_what = after.next_wakeup, after.next_what
+        report.next_due, report.next_what, report.next_cohort = after.next_wakeup, after.next_what, whose
         for account in runtime.accounts():
             sender = smtp_sender(account.smtp)
             try:
@@ -244,7 +243,7 @@ async def run_once(runtime: Runtime) -> RunReport:
 
 async def _read_once(runtime: Runtime, watch: MailboxWatch, report: RunReport) -> None:
     clock = runtime.clock
-    lease = "imap:" + watch.key
+    lease = watch.lease
     if not await leases.acquire(lease, clock.now(), holder=runtime.holder, ttl=runtime.lease):
         log.info("Another circleback (%s) is watching %s; leaving it to that one.",
                  await leases.holder_of(lease, clock.now()), watch.key)

@@ -30,6 +30,11 @@ class MailboxWatch:
     imap: ImapConfig
     cohort_ids: tuple[str, ...]
 
+    @property
+    def lease(self) -> str:
+        """Held by the one daemon that reads this mailbox."""
+        return "imap:" + self.key
+
 
 @dataclass(frozen=True)
 class SmtpAccount:
@@ -60,6 +65,7 @@ class Runtime:
         if not self.cohorts:
             self.cohorts = {c.cohort.id: Cohort(c, self.secret, self.clock)
                             for c in self.deployment.cohorts}
+        name_cohorts(self.many)
 
     def cohort(self, cohort_id: str | None = None) -> Cohort:
         """The cohort ``--cohort`` names (None: the only one); ConfigError otherwise."""
@@ -128,11 +134,11 @@ class Runtime:
                      "mail already queued for it waits until it comes back).", cohort_id)
         self.deployment = deployment
         self.cohorts = new
+        name_cohorts(self.many)
         await self.sync_rosters()
 
     def about(self, cohort: Cohort) -> contextlib.AbstractContextManager[None]:
         """Log lines inside are about this cohort (named when the daemon serves several)."""
-        name_cohorts(self.many)
         return about(cohort.id)
 
 

@@ -20,9 +20,14 @@ from tortoise.transactions import in_transaction
 from service.store.db import is_postgres
 from service.store.models import Lease
 
-__all__ = ["PRESENCE", "acquire", "holder_of", "live_holders", "new_holder", "release"]
+__all__ = ["PRESENCE", "acquire", "holder_of", "live_holders", "new_holder", "presence", "release"]
 
 PRESENCE = "daemon:"
+
+
+def presence(holder: str) -> str:
+    """The lease that says the daemon ``holder`` is alive."""
+    return PRESENCE + holder
 
 
 def new_holder() -> str:

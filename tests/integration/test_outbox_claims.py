@@ -50,13 +50,13 @@ async def test_a_dead_daemons_claims_return_and_it_cannot_mark_them(db_url: str)
     try:
         await _queue(3)
         for holder in ("alive", "dead"):
-            assert await leases.acquire(leases.PRESENCE + holder, NOW, holder=holder, ttl=TTL)
+            assert await leases.acquire(leases.presence(holder), NOW, holder=holder, ttl=TTL)
         dead_rows = await outbox.claim_outbox_batch(["c"], "dead", NOW, limit=2)
         alive_rows = await outbox.claim_outbox_batch(["c"], "alive", NOW)
         assert len(dead_rows) == 2 and len(alive_rows) == 1
         # "dead" stops renewing its presence; "alive" renews.
         later = NOW + TTL + timedelta(seconds=1)
-        assert await leases.acquire(leases.PRESENCE + "alive", later, holder="alive", ttl=TTL)
+        assert await leases.acquire(leases.presence("alive"), later, holder="alive", ttl=TTL)
         assert await leases.live_holders(later) == {"alive"}
         assert await outbox.release_claims_of_dead(await leases.live_holders(later), later) == 2
         assert await OutboxMessage.filter(claim="alive", state=OutboxState.SENDING).count() == 1
