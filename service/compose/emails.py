@@ -69,6 +69,7 @@ __all__ = [
     "compose_invite",
     "compose_notice",
     "compose_prompt",
+    "default_question",
     "format_local",
     "format_local_range",
     "is_web_url",
@@ -300,6 +301,12 @@ def _subject(email: str, **arguments: Any) -> str:
     """
     module = _environment(templates_dir()).get_template("_subjects.j2").module
     return one_line(str(getattr(module, email)(**arguments)))
+
+
+def default_question(number: int) -> str:
+    """The question for check-in `number` when the config gives none (templates/_questions.j2)."""
+    module: Any = _environment(templates_dir()).get_template("_questions.j2").module
+    return one_line(str(module.default(number=number)))
 
 
 def _calendar_words() -> Any:

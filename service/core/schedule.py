@@ -14,12 +14,6 @@ from dateutil.rrule import rrulestr
 from service.config import CheckinsConfig, Config, DigestConfig
 from service.core.keys import series_uid
 
-DEFAULT_PROMPT = "What happened since last time? What did you try? One resource worth sharing?"
-FIRST_PROMPT = (
-    "What is one goal you want to make progress on while we keep meeting? "
-    "Say it in a sentence or two: we will come back to it."
-)
-
 
 @dataclass(frozen=True)
 class Checkin:
@@ -72,13 +66,6 @@ def checkins(c: CheckinsConfig) -> list[Checkin]:
         start = moved.get(checkin.number, checkin.start)
         out.append(Checkin(checkin.number, start, start + c.duration, checkin.original_start))
     return sorted(out, key=lambda x: x.start)
-
-
-def question_for(config: Config, number: int) -> str:
-    text = config.prompt_for(number)
-    if text:
-        return text
-    return FIRST_PROMPT if number == 1 else DEFAULT_PROMPT
 
 
 def series_key(config: Config) -> str:

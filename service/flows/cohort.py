@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.compose import Envelope, Recipient, Sender
+from service.compose import Envelope, Recipient, Sender, default_question
 from service.config import Config
 from service.core import keys, tokens
 from service.core.clock import Clock
@@ -67,6 +67,11 @@ class Cohort:
             message_id=self.message_id(seed), list_id=self.list_id(),
             unsubscribe_mailto=f"{self.reply_address(participant)}?subject=stop" if participant else None,
             unsubscribe_url=self.unsubscribe_url(participant) if participant else None)
+
+    def question(self, number: int) -> str:
+        """What the prompt before check-in ``number`` asks: the config's [[prompts]] text,
+        else the default question of templates/_questions.j2."""
+        return self.config.prompt_for(number) or default_question(number)
 
     def unsubscribe_url(self, participant: Participant) -> str | None:
         base = self.config.mail.base_url

@@ -22,7 +22,7 @@ from service.compose import (
 )
 from service.core import keys
 from service.core.rules import may_receive
-from service.core.schedule import Checkin, checkins, digest_slots, question_for, series_checkins
+from service.core.schedule import Checkin, checkins, digest_slots, series_checkins
 from service.core.series import utc_key
 from service.core.states import BounceState, ParticipantStatus
 from service.flows.cohort import Cohort
@@ -80,7 +80,7 @@ def digest_content(cohort: Cohort, facts: DigestFacts, now: datetime, nxt: Check
     start = shown_start(cohort, facts, now)
 
     def name(pid: int) -> str:
-        return people[pid].name if pid in people else "someone who left"
+        return people[pid].name  # participants are never deleted, only marked removed
 
     present = [p for p in people.values() if p.status != ParticipantStatus.REMOVED]
     accepted = tuple(sorted(name(pid) for pid, s in facts.answers.items()
@@ -94,7 +94,7 @@ def digest_content(cohort: Cohort, facts: DigestFacts, now: datetime, nxt: Check
                         for r in facts.resources),
         next_checkin=CheckinView(number=nxt.number, start=nxt.start, end=nxt.end,
                                  location=cohort.config.checkins.location) if nxt else None,
-        next_prompt=question_for(cohort.config, nxt.number) if nxt else None,
+        next_prompt=cohort.question(nxt.number) if nxt else None,
         accepted=accepted,
     )
     facilitator = FacilitatorSection(

@@ -21,7 +21,7 @@ from service.compose.mime import one_line
 from service.config.durations import parse_duration
 from service.core import keys
 from service.core.plan import Due
-from service.core.schedule import Checkin, checkins, question_for, series_checkins, series_key
+from service.core.schedule import Checkin, checkins, series_checkins, series_key
 from service.core.series import ChangeKey, Shape, desired_shape, utc_key
 from service.core.states import MailKind, ParticipantStatus
 from service.flows.cohort import Cohort
@@ -37,7 +37,7 @@ log = logging.getLogger("circleback.calendar")
 def base_spec(cohort: Cohort, sequence: int) -> calendar.SeriesSpec:
     c = cohort.config.checkins
     summary, description = calendar_event_text(
-        cohort.config.cohort.name, c.title, c.location, question_for(cohort.config, 2))
+        cohort.config.cohort.name, c.title, c.location, cohort.question(2))
     # LOCATION (and URL) are one line: no control character of the config's reaches the ics.
     return calendar.SeriesSpec(
         uid=series_key(cohort.config), summary=summary, description=description,

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 from service.compose import compose_prompt
 from service.core.plan import Due
-from service.core.schedule import checkins, question_for
+from service.core.schedule import checkins
 from service.flows.cohort import Cohort
 from service.flows.invitations import checkin_view
 from service.store.actions import AlreadyDone, record_action
@@ -31,7 +31,7 @@ def prompt_message(cohort: Cohort, participant: Participant, kind: str, number: 
     return compose_prompt(
         sender=cohort.sender(), recipient=cohort.recipient(participant),
         cohort_name=cohort.config.cohort.name, checkin=checkin_view(cohort, checkin),
-        question=question_for(cohort.config, number), goal_reminder=goal,
+        question=cohort.question(number), goal_reminder=goal,
         envelope=cohort.envelope(seed, listed=True, participant=participant),
         now=now, last=checkin.number == series[-1].number,
         needs_consent=cohort.config.cohort.stories_need_consent and not participant.consented,

@@ -13,10 +13,9 @@ import icalendar
 import pytest
 from cohort_kit import PASSWORD, People, cohort_config, inbox, new_people, send
 
-from service.compose import calendar_event_text
+from service.compose import calendar_event_text, default_question
 from service.config import Config
 from service.core.clock import ManualClock
-from service.core.schedule import question_for
 from service.dev.devmail import DevMailServer
 from service.flows.status import status_report
 from service.runtime.passes import run_once
@@ -104,7 +103,8 @@ async def test_changes_reach_each_calendar_once(
     # First check-in 2030-03-11 09:00 UTC, weekly, three of them.
     await once(config([people.alice, people.bob]))
     cfg = config([people.alice, people.bob])
-    event_text = calendar_event_text(cfg.cohort.name, "", cfg.checkins.location, question_for(cfg, 2))
+    question = cfg.prompt_for(2) or default_question(2)
+    event_text = calendar_event_text(cfg.cohort.name, "", cfg.checkins.location, question)
     for user in (people.alice, people.bob):
         first = await seen.new(user)
         assert [summary(m) for m in first] == [("REQUEST", 0, [])]

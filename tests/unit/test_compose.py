@@ -774,3 +774,17 @@ def test_only_participants_are_invited_to_add_a_story() -> None:
         assert "add your own story" in body
     for body in (_text(facilitator), _html(facilitator)):
         assert "add your own story" not in body and "your copy as the facilitator" in body
+
+
+def test_default_questions_come_from_the_templates(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.compose import default_question
+
+    assert "goal" in default_question(1) and "\n" not in default_question(1)
+    assert default_question(4) == ("What happened since last time? What did you try? "
+                                   "One resource worth sharing?")
+    shutil.copytree(compose.templates_dir(), tmp_path, dirs_exist_ok=True)
+    (tmp_path / "_questions.j2").write_text(
+        "{% macro default(number) %}Wie lief Woche {{ number }}?\n{% endmacro %}")
+    monkeypatch.setenv("CIRCLEBACK_TEMPLATES", str(tmp_path))
+    assert default_question(2) == "Wie lief Woche 2?"

@@ -26,10 +26,10 @@ from service.compose import (
     Sender,
     calendar_event_text,
     compose_invite,
+    default_question,
 )
 from service.config import Config, PromptConfig
 from service.core.clock import ManualClock
-from service.core.schedule import question_for
 from service.core.series import changes, desired_shape
 from service.flows.cohort import Cohort
 from service.flows.invitations import base_spec, cancel_message, every_days, request_message
@@ -251,7 +251,7 @@ async def test_the_ics_summary_and_description_come_from_the_templates(config: C
     message = await request_message(cohort, _alice(), 0, (), NOW)
     assert message is not None
     event = next(iter(_calendar(message).walk("VEVENT")))
-    question = question_for(config, 2)
+    question = (config.prompt_for(2) or default_question(2))
     assert str(event["SUMMARY"]) == "Circle: check-in"
     assert str(event["DESCRIPTION"]) == (
         f"Our regular check-in call. Before each one you get an email asking: {question}\n\n"
