@@ -126,3 +126,17 @@ def test_init_writes_a_config_that_check_understands(tmp_path: Path,
     err = capsys.readouterr().err
     assert "CIRCLEBACK_SMTP_PASSWORD is not set" in err
     assert err.count("Fix:") == 2
+
+
+def test_mail_refused_for_good_exits_4_and_is_named_in_status(
+        config_path: Path, mailserver: DevMailServer, capsys: pytest.CaptureFixture[str]) -> None:
+    mailserver.smtp_faults.fail_next("RCPT", 550, "5.1.1 no such user")
+    try:
+        assert main(["run", str(config_path), "--once"]) == 4
+    finally:
+        mailserver.smtp_faults.clear()
+    assert "1 refused" in capsys.readouterr().out
+    assert main(["status", str(config_path), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert [r["error"] for r in status["refused"]] and "5.1.1" in status["refused"][0]["error"]
+    assert main(["run", str(config_path), "--once"]) == 0  # nothing refused this time
