@@ -437,11 +437,8 @@ def compose_prompt(
     answered yet. ``goal_reminder`` is the participant's week-1 goal."""
     name = "reminder" if reminder else "prompt"
     subject = _subject(name, cohort_name=cohort_name, checkin=checkin, tz=recipient.timezone)
-    context = _context(
-        sender,
-        recipient,
-        subject,
-        envelope,
+    return _email(
+        name, sender, recipient, subject, envelope, now, cohort_name, bulk=True,
         cohort_name=cohort_name,
         checkin=checkin,
         question=question,
@@ -449,10 +446,6 @@ def compose_prompt(
         last=last,
         needs_consent=needs_consent,
     )
-    text, html = _render(name, context)
-    msg = _message(sender, recipient, subject, envelope, now, cohort_name, bulk=True)
-    set_bodies(msg, text, html)
-    return msg
 
 
 # A digest this long opens with a table of contents (the HTML part only).
@@ -488,21 +481,14 @@ def compose_digest(
     period = f"{short_date(view.period_start, tz)} – {short_date(view.period_end, tz)}"
     quiet_week = not view.stories and not view.resources
     subject = _subject("digest", cohort_name=view.cohort_name, period=period, quiet_week=quiet_week)
-    context = _context(
-        sender,
-        recipient,
-        subject,
-        envelope,
+    return _email(
+        "digest", sender, recipient, subject, envelope, now, view.cohort_name, bulk=True,
         view=view,
         period=period,
         facilitator=facilitator_section,
         quiet_week=quiet_week,
         contents=_is_long(view),
     )
-    text, html = _render("digest", context)
-    msg = _message(sender, recipient, subject, envelope, now, view.cohort_name, bulk=True)
-    set_bodies(msg, text, html)
-    return msg
 
 
 def compose_control_ack(
@@ -522,11 +508,8 @@ def compose_control_ack(
     Without it the subject comes from templates/_subjects.j2.
     """
     subject = subject or _subject("control_ack", ack=ack)
-    context = _context(sender, recipient, subject, envelope, ack=ack)
-    body_text, html = _render("control_ack", context)
-    msg = _message(sender, recipient, subject, envelope, now, sender.display_name)
-    set_bodies(msg, body_text, html)
-    return msg
+    return _email("control_ack", sender, recipient, subject, envelope, now, sender.display_name,
+                  ack=ack)
 
 
 def compose_notice(
@@ -544,9 +527,15 @@ def compose_notice(
     times are shown in the recipient's zone.
     """
     subject = _subject("notice", notice=notice, tz=recipient.timezone)
-    context = _context(sender, recipient, subject, envelope, notice=notice)
-    text, html = _render("notice", context)
-    msg = _message(sender, recipient, subject, envelope, now, sender.display_name)
+    return _email("notice", sender, recipient, subject, envelope, now, sender.display_name,
+                  notice=notice)
+
+
+def _email(name: str, sender: Sender, recipient: Recipient, subject: str, envelope: Envelope,
+           now: datetime, list_name: str, *, bulk: bool = False, **extra: Any) -> EmailMessage:
+    """Email `name` from its two templates (text and HTML), with its headers."""
+    text, html = _render(name, _context(sender, recipient, subject, envelope, **extra))
+    msg = _message(sender, recipient, subject, envelope, now, list_name, bulk=bulk)
     set_bodies(msg, text, html)
     return msg
 
