@@ -2,7 +2,6 @@
 (``mime``), times in the reader's zone (``localtime``) and text helpers (``texts``)."""
 
 from service.compose.emails import (
-    FULL_STORY_NOTE,
     STORY_TEXT_LIMIT,
     URL_LABEL_LIMIT,
     Ack,
@@ -43,7 +42,6 @@ from service.compose.emails import (
 )
 
 __all__ = [
-    "FULL_STORY_NOTE",
     "STORY_TEXT_LIMIT",
     "URL_LABEL_LIMIT",
     "Ack",

@@ -24,7 +24,6 @@ import jinja2
 from service.compose.localtime import format_local, format_local_range, long_day, short_date, short_day
 from service.compose.mime import Envelope, attach_calendar, mailbox, new_message, one_line, set_bodies
 from service.compose.texts import (
-    FULL_STORY_NOTE,
     STORY_TEXT_LIMIT,
     URL_LABEL_LIMIT,
     first_name,
@@ -40,7 +39,6 @@ from service.core.series import ChangeKey
 from service.paths import shared_dir
 
 __all__ = [
-    "FULL_STORY_NOTE",
     "STORY_TEXT_LIMIT",
     "URL_LABEL_LIMIT",
     "Ack",

@@ -77,14 +77,14 @@ def text_html(text: str) -> Markup:
 # --- long stories in the plain-text part ----------------------------------
 
 STORY_TEXT_LIMIT = 700  # characters of a story the digest's text/plain part shows
-FULL_STORY_NOTE = "… (the full story is in the HTML version of this email)"
 # The end of a sentence (its closing quote or bracket included), or a line break.
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|\n")
 _WORD_END = re.compile(r"\S(?=\s)")
 
 
-def shorten_story(text: str, limit: int = STORY_TEXT_LIMIT) -> str:
-    """`text` if it fits in `limit` characters, else its start plus `FULL_STORY_NOTE`.
+def shorten_story(text: str, note: str, limit: int = STORY_TEXT_LIMIT) -> str:
+    """`text` if it fits in `limit` characters, else its start plus `note` (the
+    template's words saying where the rest is).
 
     The cut falls after the last sentence that ends in the second half of the
     limit, else after the last whole word, so no word (and no URL, which a
@@ -106,7 +106,7 @@ def shorten_story(text: str, limit: int = STORY_TEXT_LIMIT) -> str:
     else:
         cut = limit
     kept = text[:cut].rstrip().rstrip(",;:–—-").rstrip()
-    return f"{kept} {FULL_STORY_NOTE}"
+    return f"{kept} {note}"
 
 
 URL_LABEL_LIMIT = 72  # characters of a long URL shown as the words of a link

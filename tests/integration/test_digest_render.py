@@ -28,7 +28,6 @@ except ImportError:  # pragma: no cover - the test extra installs it
     pytest.fail("Playwright is missing: pip install -e '.[test]' (or bash .ci/setup --test)", pytrace=False)
 
 from service.compose import (
-    FULL_STORY_NOTE,
     BouncingAddress,
     CheckinView,
     Decline,
@@ -118,6 +117,9 @@ digest is honestly what got me to book the room instead of postponing it yet aga
 One more thing: the sticky notes ended up on the office wall and people keep adding to them, so we \
 will keep the parking lot on paper for now and photograph it every Friday."""
 assert 1900 <= len(LONG_STORY) <= 2100
+
+# As templates/digest.txt.j2 says it.
+FULL_STORY_NOTE = "… (the full story is in the HTML version of this email)"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import pytest
 
 from service import compose
 from service.compose import (
-    FULL_STORY_NOTE,
     STORY_TEXT_LIMIT,
     URL_LABEL_LIMIT,
     Ack,
@@ -76,6 +75,9 @@ EVIL_STORY = (
     "Also {{ 7*7 }} and javascript:alert(2)\n\n"
     "Notes: https://example.com/a/very/long/path/that/goes/on?and=on&for=ever"
 )
+
+# As templates/digest.txt.j2 says it.
+FULL_STORY_NOTE = "… (the full story is in the HTML version of this email)"
 
 
 class _Tags(HTMLParser):
@@ -522,13 +524,14 @@ LONG_STORY = " ".join(
 
 
 def test_shorten_story_keeps_short_stories_whole() -> None:
-    assert shorten_story("Asked my manager for feedback.") == "Asked my manager for feedback."
+    short = "Asked my manager for feedback."
+    assert shorten_story(short, FULL_STORY_NOTE) == short
     exact = "x" * (STORY_TEXT_LIMIT - 3) + " ab"
-    assert shorten_story(exact) == exact
+    assert shorten_story(exact, FULL_STORY_NOTE) == exact
 
 
 def test_shorten_story_cuts_at_a_sentence() -> None:
-    short = shorten_story(LONG_STORY)
+    short = shorten_story(LONG_STORY, FULL_STORY_NOTE)
     kept, note = short[: -len(FULL_STORY_NOTE) - 1], short[-len(FULL_STORY_NOTE) :]
     assert note == FULL_STORY_NOTE
     assert kept.endswith("asked a colleague about it.")
@@ -538,14 +541,14 @@ def test_shorten_story_cuts_at_a_sentence() -> None:
 
 def test_shorten_story_cuts_at_a_word_and_never_inside_a_url() -> None:
     words = "and then we talked about it " * 40
-    short = shorten_story(words)
+    short = shorten_story(words, FULL_STORY_NOTE)
     assert short.endswith(" " + FULL_STORY_NOTE)
     assert words.startswith(short.removesuffix(" " + FULL_STORY_NOTE))
     assert short.removesuffix(" " + FULL_STORY_NOTE).split()[-1] in words.split()
     url = "https://example.com/" + "a" * 900
-    short = shorten_story("See this, " + url + " and more")
+    short = shorten_story("See this, " + url + " and more", FULL_STORY_NOTE)
     assert short == "See this " + FULL_STORY_NOTE
-    assert shorten_story("y" * 900) == "y" * STORY_TEXT_LIMIT + " " + FULL_STORY_NOTE
+    assert shorten_story("y" * 900, FULL_STORY_NOTE) == "y" * STORY_TEXT_LIMIT + " " + FULL_STORY_NOTE
 
 
 def test_long_story_is_shortened_in_text_only() -> None:
