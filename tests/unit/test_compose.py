@@ -9,10 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from mailparts import html_of as _html
+from mailparts import tags as _tags
+from mailparts import text_of as _text
 
 from service import compose
 from service.compose import (
@@ -80,38 +82,8 @@ EVIL_STORY = (
 FULL_STORY_NOTE = "… (the full story is in the HTML version of this email)"
 
 
-class _Tags(HTMLParser):
-    """Every start tag with its attributes, as a browser would see them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
-def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
-    parser = _Tags()
-    parser.feed(html)
-    parser.close()
-    return parser.tags
-
-
 def _hrefs(html: str) -> list[str]:
     return [attrs["href"] or "" for tag, attrs in _tags(html) if tag == "a" and "href" in attrs]
-
-
-def _text(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain",))
-    assert isinstance(part, EmailMessage)
-    return str(part.get_content())
-
-
-def _html(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("html",))
-    assert isinstance(part, EmailMessage)
-    return str(part.get_content())
 
 
 def _reparse(msg: EmailMessage) -> EmailMessage:

@@ -7,10 +7,12 @@ import email
 from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
-from html.parser import HTMLParser
 from typing import get_args
 
 import pytest
+from mailparts import html_of as _html
+from mailparts import tags as _tags
+from mailparts import text_of as _text
 
 from service.compose import (
     Ack,
@@ -47,34 +49,6 @@ SCRIPT = "<script>alert(1)</script>"
 BRACES = "{{ 7*7 }}"
 HOSTILE = f"{SCRIPT} {BRACES} & <b>bold</b>"
 CRLF_NAME = "Mallory\r\nBcc: evil@example.net"
-
-
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
-def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
-    parser = _Tags()
-    parser.feed(html)
-    parser.close()
-    return parser.tags
-
-
-def _text(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain",))
-    assert isinstance(part, EmailMessage)
-    return str(part.get_content())
-
-
-def _html(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("html",))
-    assert isinstance(part, EmailMessage)
-    return str(part.get_content())
 
 
 def _subject(msg: EmailMessage) -> str:
@@ -178,8 +152,6 @@ def test_ack_with_a_hostile_name_stays_inert() -> None:
     msg = _ack(Ack("share"), recipient=Recipient(CRLF_NAME, "m@example.com", "UTC", "circle+m@example.org"))
     _assert_inert(msg)
     assert "Hi Mallory," in _text(msg)
-
-
 
 
 def test_an_unknown_word_is_still_acknowledged() -> None:
@@ -382,7 +354,6 @@ def test_facilitator_section_keeps_participants_words_inert() -> None:
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 8 and html.count(BRACES) >= 8
     assert "javascript:" not in "".join(str(a.get("href")) for _, a in _tags(html))
     assert "Mallory Bcc: evil@example.net" in text  # names and subjects shown on one line
-
 
 
 def test_calendar_days_have_no_zone() -> None:
