@@ -143,13 +143,19 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def opened(source: Config | Deployment, clock: Clock | None = None) -> AsyncIterator[Runtime]:
-    """Open the deployment's database and yield its runtime; close it afterwards."""
+async def opened(source: Config | Deployment, clock: Clock | None = None, *,
+                 read_only: bool = False) -> AsyncIterator[Runtime]:
+    """Open the deployment's database and yield its runtime; close it afterwards.
+
+    ``read_only``: for the commands that only look (status, preview, inspect, export):
+    the roster is not synced into the database.
+    """
     deployment = source if isinstance(source, Deployment) else Deployment.of(source)
     await db.open_database(deployment.database_url)
     try:
         runtime = Runtime(deployment, clock or RealClock(), await db.token_secret())
-        await runtime.sync_rosters()
+        if not read_only:
+            await runtime.sync_rosters()
         yield runtime
     finally:
         await db.close_database()
