@@ -17,7 +17,20 @@ _PAIRS = {")": "(", "]": "[", "}": "{"}
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•>]+|\d+[.)])\s+")
 _MAX_TITLE_WORDS = 8
 _CONNECTORS = frozenset(
-    {"and", "or", "also", "see", "und", "oder", "et", "ou", "y", "o", "e", "og", "eller", "och", "en", "i"}
+    {"and", "or", "also", "see", "und", "oder", "et", "ou", "y", "o", "e", "og", "eller", "och", "en", "i",
+     "here", "here's", "try", "read", "watch", "siehe", "voir", "ver"}
+)
+# Words a title does not end with: they lead into the link ("because of", "thanks to").
+_DANGLING = frozenset(
+    {"of", "to", "at", "from", "on", "in", "by", "with", "for", "about", "via", "like", "is",
+     "are", "was", "the", "a", "an", "my", "our", "this", "that", "von", "zu", "bei", "de", "du",
+     "des", "la", "le", "el", "à", "auf", "über"}
+)
+# A lone word naming what the link is, not which one: the host and path say that.
+_GENERIC = frozenset(
+    {"book", "article", "link", "video", "podcast", "resource", "post", "blog", "paper", "site",
+     "website", "page", "talk", "episode", "course", "tool", "app", "this", "it", "buch",
+     "artikel", "livre", "libro", "lien", "enlace"}
 )
 
 
@@ -87,7 +100,7 @@ def _links_in_line(line: str) -> list[tuple[Link, bool]]:
         previous_end = max((end for _, end in spans if end <= m.start()), default=0)
         before = line[previous_end : m.start()]
         spans.append((m.start(), m.start() + len(url)))
-        links.append((Link(url, _title_before(before) or _host_path(url)), False))
+        links.append((Link(url, _title_before(url, before) or _host_path(url)), False))
     return links
 
 
@@ -108,16 +121,36 @@ def _strip_trailing(url: str) -> str:
     return url
 
 
-def _title_before(before: str) -> str:
+def _title_before(url: str, before: str) -> str:
+    """A title from the words just before a bare URL, only when they read like one.
+
+    Only the clause the URL ends is used (after the last sentence end or colon-label), so
+    "Goal: learn to give feedback kindly. Book https://..." gives "Book: host/path", not a
+    fragment of the sentence before; a clause longer than a title gives the host and path.
+    """
     text = before.strip()
     # html_to_text renders anchors as "title (url)"; a markdown-less "title: url" too.
     text = re.sub(r"[\s:(\[<–—-]+$", "", text)
-    text = _LIST_MARKER.sub("", text)
-    text = re.sub(r"^[\s).,;:\]>–—-]+", "", text)
-    if text.lower() in _CONNECTORS:
-        return ""  # "... (url1) and url2": "and" is no title
-    words = text.split()
-    return _clean_title(" ".join(words[-_MAX_TITLE_WORDS:]))
+    words: list[str] = []
+    for clause in reversed(re.split(r"(?<=[.!?;,])\s+|\s[–—-]\s|:\s", text)):
+        clause = re.sub(r"^[\s).,;:\]>–—-]+|[\s.,;]+$", "", _LIST_MARKER.sub("", clause))
+        words = clause.split()
+        while words and words[0].lower() in _CONNECTORS:
+            words = words[1:]  # "... (url1) and url2": "and" is no title
+        while words and words[-1].lower() in _CONNECTORS:
+            words = words[:-1]  # "the talk, see url"
+        if words:
+            break
+    if not words or len(words) > _MAX_TITLE_WORDS or words[-1].lower() in _DANGLING:
+        # "because of url", "thanks to url": the words lead into the link, they do not name it
+        return ""
+    title = _clean_title(" ".join(words))
+    if not title:
+        return ""
+    title = title[0].upper() + title[1:]
+    if len(words) == 1 and words[0].lower().strip(".,") in _GENERIC:
+        return f"{title}: {_host_path(url)}"  # "Book: example.com/atomic-habits"
+    return title
 
 
 def _clean_title(title: str) -> str:

@@ -72,7 +72,24 @@ def test_skips_mailto_unsubscribe_and_own_prefixes() -> None:
 
 
 def test_list_marker_not_in_title() -> None:
-    assert extract_links("- podcast https://example.fm/42") == [Link("https://example.fm/42", "podcast")]
+    assert extract_links("- podcast https://example.fm/42") == [
+        Link("https://example.fm/42", "Podcast: example.fm/42")]
+
+
+def test_title_is_only_the_clause_the_link_ends() -> None:
+    # The words of the sentence before are not part of the title ("... kindly. Book").
+    text = "Goal: learn to give feedback kindly. Book https://jamesclear.com/atomic-habits"
+    assert extract_links(text) == [
+        Link("https://jamesclear.com/atomic-habits", "Book: jamesclear.com/atomic-habits")]
+    assert extract_links("Thanks to Anna, the feedback book, see https://x.org/a") == [
+        Link("https://x.org/a", "The feedback book")]
+
+
+def test_a_sentence_is_no_title() -> None:
+    text = ("I tried the two-minute rule every morning this week and it worked, "
+            "because of https://example.com/two-minute-rule")
+    assert extract_links(text) == [
+        Link("https://example.com/two-minute-rule", "example.com/two-minute-rule")]
 
 
 def test_normalise_url() -> None:
