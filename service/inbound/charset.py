@@ -75,16 +75,22 @@ def fix_surrogates(value: str) -> str:
     return decode_bytes(data, "utf-8")
 
 
+_BLANKS = re.compile(r"[ \t]{2,}|\t")
+
+
 def decode_header_value(raw: str) -> str:
     """Unfold and decode one raw header value (RFC 5322 folding, RFC 2047 encoded words)."""
     from email.header import decode_header, make_header
 
     value = fix_surrogates(raw)
-    value = re.sub(r"\r?\n[ \t]*", " ", value).strip()
+    # Unfolding removes the line break only (RFC 5322 section 2.2.3); clients that fold
+    # after a space as well as before ("word \r\n word") would leave two, so runs of
+    # blanks become one: a header is read as one line of words.
+    value = _BLANKS.sub(" ", re.sub(r"\r?\n", "", value)).strip()
     if "=?" not in value:
         return value.replace("\x00", "")
     try:
-        decoded = str(make_header(decode_header(value)))
+        decoded = _BLANKS.sub(" ", str(make_header(decode_header(value)))).strip()
     except Exception:
         decoded = value
     return decoded.replace("\x00", "")

@@ -255,3 +255,14 @@ _HEADERISH = st.lists(
 @given(_HEADERISH)
 def test_mime_shaped_noise_parse_or_raise_malformed(raw: bytes) -> None:
     _parse_or_malformed(raw)
+
+
+@pytest.mark.parametrize("folded", [
+    b"Subject: Re: this week in the\r\n circle (Tue 24 Nov)",
+    b"Subject: Re: this week in the \r\n circle (Tue 24 Nov)",  # folded after a space too
+    b"Subject: Re: this week in the\r\n\tcircle (Tue 24 Nov)",  # Outlook folds with a tab
+    b"Subject: =?utf-8?q?Re=3A_this_week_in_the?=\r\n =?utf-8?q?_circle_=28Tue_24_Nov=29?=",
+])
+def test_folded_subject_unfolds_with_one_space(folded: bytes) -> None:
+    raw = b"From: alice@example.com\r\n" + folded + b"\r\n\r\nHello.\r\n"
+    assert parse_message(raw).subject == "Re: this week in the circle (Tue 24 Nov)"
