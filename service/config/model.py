@@ -59,6 +59,9 @@ class MailConfig:
     display_name: str
     base_url: str | None = None  # for https List-Unsubscribe links; optional
     max_attachment_bytes: int = 10 * 1024 * 1024
+    # The least time between two messages to one participant: an invitation, the digest
+    # and a prompt that fall due together arrive this far apart, not in the same second.
+    message_gap: timedelta = timedelta(minutes=15)
 
     @property
     def local_part(self) -> str:
@@ -107,6 +110,19 @@ class DigestConfig:
 class PromptConfig:
     checkin: int
     text: str
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    """A question the prompt of check-in ``checkin`` asks, answered by replying with an
+    option's number or words. It closes at ``closes_at`` (aware), else when the prompt of
+    check-in ``closes_checkin`` goes out, else when the next check-in's prompt does."""
+
+    question: str
+    options: tuple[str, ...]  # 2 to 5
+    checkin: int
+    closes_checkin: int | None = None
+    closes_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +182,11 @@ class Config:
     # The folder this cohort came from (``path`` is then its DIR/cohorts/*.toml file); None for
     # a single-file config. Reload with ``load_deployment(deployment_path or path).cohort(id)``.
     deployment_path: Path | None = None
+    polls: tuple[PollConfig, ...] = ()  # [[polls]], at most one per check-in
+
+    def poll_for(self, checkin: int) -> PollConfig | None:
+        """The poll the prompt of check-in ``checkin`` carries, if any."""
+        return next((p for p in self.polls if p.checkin == checkin), None)
 
     def prompt_for(self, checkin: int) -> str | None:
         for p in self.prompts:

@@ -31,6 +31,7 @@ from service.config.model import (
     PromptConfig,
     ServerConfig,
 )
+from service.config.polls import POLL_KEYS, read_polls
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-
 SECTIONS: dict[str, tuple[str, ...]] = {
     "cohort": ("id", "name", "timezone", "stories_need_consent"),
     "facilitator": ("name", "email", "timezone"),
-    "mail": ("address", "display_name", "base_url", "max_attachment_size"),
+    "mail": ("address", "display_name", "base_url", "max_attachment_size", "message_gap"),
     "checkins": (
         "first", "every", "rrule", "count", "duration", "location",
         "prompt_before", "remind_before", "title", "cancelled", "moved", "cancel_series",
@@ -52,6 +53,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "checkins.moved": ("checkin", "start"),
     "digest": ("weekday", "time", "quiet_week_note", "local_time"),
     "prompts": ("checkin", "text"),
+    "polls": POLL_KEYS,
     "participants": ("name", "email", "timezone"),
     "smtp": ("host", "port", "security", "username", "password_env", "timeout", "ca_file",
              "tls_verify"),
@@ -64,7 +66,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "daemon": ("lease",),
 }
 REQUIRED_SECTIONS = ("cohort", "facilitator", "mail", "checkins", "smtp", "imap")
-ARRAY_SECTIONS = ("prompts", "participants")
+ARRAY_SECTIONS = ("prompts", "participants", "polls")
 
 
 class _Reader:
@@ -241,16 +243,24 @@ def parse_config(
                   "write it like \"https://circle.example.org\" or remove it")
         base_url = None
     max_att = r.get(m, "mail", "max_attachment_size", str, required=False, example='"10MB"')
+    gap = r.duration(r.get(m, "mail", "message_gap", str, required=False, example='"15m"'),
+                     "mail.message_gap")
+    if gap is not None and gap > timedelta(hours=6):
+        r.problem("mail.message_gap", "is longer than six hours",
+                  "keep it short, e.g. \"15m\": prompts and reminders wait for it")
+        gap = None
     mail = MailConfig(
         address=address or "",
         display_name=r.get(m, "mail", "display_name", str, required=False) or cohort.name,
         base_url=base_url.rstrip("/") if base_url else None,
         max_attachment_bytes=_parse_size(r, max_att) if max_att else 10 * 1024 * 1024,
+        message_gap=gap if gap is not None else MailConfig.message_gap,
     )
 
     checkins = _read_checkins(r, table("checkins"), cohort.timezone)
     digest = _read_digest(r, table("digest"))
     prompts = _read_prompts(r, data.get("prompts", []), checkins)
+    polls = read_polls(r, _each_table(r, data.get("polls", []), "polls"), checkins, cohort.timezone)
     participants = _read_participants(r, data.get("participants", []), cohort.timezone, mail.address)
     smtp = _read_server(r, table("smtp"), "smtp", require_secrets, ("starttls", "tls", "none"), 587)
     imap_base = _read_server(r, table("imap"), "imap", require_secrets, ("tls", "starttls", "none"), 993)
@@ -285,7 +295,7 @@ def parse_config(
     return Config(path=path, cohort=cohort, facilitator=facilitator, mail=mail, checkins=checkins,
                   digest=digest, prompts=prompts, participants=participants, smtp=smtp, imap=imap,
                   database_url=database_url, http_listen=listen,
-                  lease_seconds=(lease or LEASE_DEFAULT).total_seconds())
+                  lease_seconds=(lease or LEASE_DEFAULT).total_seconds(), polls=polls)
 
 
 def _parse_size(r: _Reader, text: str) -> int:

@@ -17,7 +17,7 @@ from typing import Literal
 from service.config import Config
 from service.core import keys
 from service.core.rules import Standing, may_receive
-from service.core.schedule import checkins, digest_slots, digest_zone
+from service.core.schedule import Checkin, checkins, digest_slots, digest_zone
 from service.core.series import Changes, Shape, changes, desired_shape
 from service.core.states import BounceState, ParticipantStatus
 
@@ -39,6 +39,7 @@ class ParticipantState:
     timezone: str = ""
     calendar: Shape | None = None  # what their calendar was last told; None: never invited
     calendar_sequence: int = 0  # the SEQUENCE it last saw
+    calendar_at: datetime | None = None  # when their calendar was last sent something
 
     @property
     def standing(self) -> Standing:
@@ -88,16 +89,34 @@ def plan(
     A reminder never follows its prompt sooner than the configured spacing
     (``prompt_before - remind_before``): a prompt that went out late (the cohort started
     late, the participant joined late, the daemon was down) is not chased minutes after
-    it arrived; when the spacing would end after the check-in starts, there is none."""
+    it arrived; when the spacing would end after the check-in starts, there is none.
+
+    No prompt or reminder follows an invitation (or calendar update) or the digest to the
+    same person sooner than ``[mail] message_gap``; one that would then come after its check-in
+    has started is not sent."""
     people = list(participants)
     due: list[Due] = []
+    calendar_now: set[str] = set()
     if series_sequence is not None:
-        due += _calendar_due(config, people, done, series_sequence, now)
+        calendar = _calendar_due(config, people, done, series_sequence, now)
+        calendar_now = {d.participant for d in calendar if d.participant}
+        due += calendar
     series = checkins(config.checkins)
     if not series:
         return Plan(due=due)
     wakeups: list[tuple[datetime, str]] = []
     c = config.checkins
+    digest_due, digest_at, digest_wakeup = _digest_due(config, people, series, done, now)
+
+    def not_before(p: ParticipantState) -> datetime | None:
+        """The earliest a prompt or reminder may reach p, after their other mail."""
+        times = [t for t in (digest_at,) if t is not None]
+        if p.email in calendar_now:
+            times.append(now)
+        elif series_sequence is not None and p.calendar_at is not None:
+            times.append(p.calendar_at)
+        return max(times) + config.mail.message_gap if times else None
+
     for checkin in series:
         start = checkin.start_utc
         prompt_at = start - c.prompt_before
@@ -111,13 +130,17 @@ def plan(
         for p in people:
             if not may_receive(p.standing, "prompt", now) or checkin.number in p.replied:
                 continue
+            gap_end = not_before(p)
             pkey = keys.prompt_key(checkin.number, p.email)
             if pkey not in done:
-                due.append(Due("prompt", pkey, p.email, checkin.number))
+                if gap_end is None or now >= gap_end:
+                    due.append(Due("prompt", pkey, p.email, checkin.number))
+                elif gap_end < start:
+                    wakeups.append((gap_end, f"the prompt for check-in {checkin.number}"))
             elif remind_at is not None:
                 rkey = keys.reminder_key(checkin.number, p.email)
                 prompted = done.get(pkey) if isinstance(done, Mapping) else None
-                earliest = max(remind_at, (prompted or prompt_at) + spacing)
+                earliest = max(remind_at, (prompted or prompt_at) + spacing, gap_end or remind_at)
                 if rkey in done or earliest >= start:
                     continue
                 if now >= earliest:
@@ -128,24 +151,39 @@ def plan(
             wakeups.append((remind_at, f"reminders for check-in {checkin.number}"))
         wakeups.append((start, f"check-in {checkin.number} starts"))
 
-    # Digests: the latest slot that has passed, once; a digest missed during downtime is
-    # sent late, once, never twice (older missed slots are folded into it).
+    due += digest_due
+    if digest_wakeup is not None:
+        wakeups.append((digest_wakeup, "the weekly digest"))
+    if not wakeups:
+        return Plan(due=due)
+    when, what = min(wakeups)
+    return Plan(due=due, next_wakeup=when, next_what=what)
+
+
+def _digest_due(config: Config, people: list[ParticipantState], series: list[Checkin],
+                done: Mapping[str, datetime] | Collection[str], now: datetime
+                ) -> tuple[list[Due], datetime | None, datetime | None]:
+    """The digest due now (if any), when the latest one went out, and the next slot.
+
+    The latest slot that has passed is sent once; a digest missed during downtime is sent
+    late, once, never twice (older missed slots are folded into it)."""
+    c = config.checkins
     first_prompt = series[0].start_utc - c.prompt_before
     last_end = series[-1].end.astimezone(UTC)
     zone = digest_zone(config, (p.timezone for p in people), first_prompt)
     slots = digest_slots(config.digest, zone, first_prompt, last_end + timedelta(days=7))
     passed = [s for s in slots if s <= now]
+    due: list[Due] = []
+    sent_at: datetime | None = None
     if passed:
         dkey = keys.digest_key(passed[-1])
         if dkey not in done:
             due.append(Due("digest", dkey, slot=passed[-1]))
+            sent_at = now
+        elif isinstance(done, Mapping):
+            sent_at = done.get(dkey)
     upcoming = [s for s in slots if s > now]
-    if upcoming:
-        wakeups.append((upcoming[0], "the weekly digest"))
-    if not wakeups:
-        return Plan(due=due)
-    when, what = min(wakeups)
-    return Plan(due=due, next_wakeup=when, next_what=what)
+    return due, sent_at, upcoming[0] if upcoming else None
 
 
 def _calendar_due(config: Config, people: list[ParticipantState], done: Collection[str],

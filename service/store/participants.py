@@ -121,7 +121,8 @@ async def participant_states(cohort_id: str, series_uid: str) -> list[Participan
             bounce_state=p.bounce_state, joined_at=p.joined_at,
             replied=frozenset(replied.get(p.id, ())), timezone=p.timezone,
             calendar=Shape.from_json(copy.shape) if copy else None,
-            calendar_sequence=copy.sequence if copy else 0))
+            calendar_sequence=copy.sequence if copy else 0,
+            calendar_at=copy.updated_at if copy else None))
     return out
 
 

@@ -29,9 +29,11 @@ PASSWORD = "secret"
 def cohort_config(tmp: Path, mail: DevMailServer, db_url: str | None, cohort: str,
                   people: list[str], start: datetime, *, first_in: timedelta = timedelta(days=1),
                   checkins_extra: str = "", duration: str = "45m", cohort_extra: str = "",
-                  count: int = 3) -> Config:
+                  count: int = 3, message_gap: str = "0m") -> Config:
     """A cohort in UTC (participants in Europe/Berlin) on the session's mail server;
-    ``db_url`` None: a SQLite file in ``tmp``."""
+    ``db_url`` None: a SQLite file in ``tmp``. ``message_gap`` is none by default, so a
+    test sees a pass's invitations and prompts at once; test_cohort_flow keeps the real
+    default and waits it out."""
     db_url = db_url or f"sqlite://{tmp / 'cb.sqlite3'}"
     first = (start + first_in).astimezone(UTC).replace(tzinfo=None, microsecond=0)
     parts = "".join(f'[[participants]]\nname = "{p.split("@")[0].title()} Tester"\n'
@@ -48,6 +50,7 @@ email = "helen-{cohort.split('@')[0]}@example.test"
 [mail]
 address = "{cohort}"
 display_name = "Flow circle"
+message_gap = "{message_gap}"
 [checkins]
 first = {first:%Y-%m-%dT%H:%M:%S}
 every = "1w"

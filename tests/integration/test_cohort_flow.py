@@ -29,13 +29,23 @@ async def test_cohort_from_invite_to_digest(
     people = new_people(mailserver, monkeypatch)
     tag, cohort_addr, alice, bob = people.tag, people.cohort, people.alice, people.bob
     clock = ManualClock(datetime.now(UTC))
-    config = cohort_config(tmp_path, mailserver, db_url, cohort_addr, [alice, bob], clock.now())
+    config = cohort_config(tmp_path, mailserver, db_url, cohort_addr, [alice, bob], clock.now(),
+                           message_gap="15m")
 
-    # 1. invitations and the first prompt reach every participant's mailbox
+    # 1. invitations, and a quarter of an hour later ([mail] message_gap) the first prompt,
+    #    reach every participant's mailbox: never two messages to one person at once
     async with opened(config, clock) as runtime:
         report = await run_once(runtime)
         assert report.problems == []
-        assert report.sent == 4
+        assert report.sent == 2
+        assert report.next_what == "the prompt for check-in 1"
+        assert report.next_due == clock.now() + timedelta(minutes=15)
+        assert [str(m["X-Circleback-Kind"]) for m in await inbox(mailserver, alice)] == ["invite"]
+        clock.advance(timedelta(minutes=14))
+        assert (await run_once(runtime)).sent == 0
+        clock.advance(timedelta(minutes=1))
+        report = await run_once(runtime)
+        assert report.sent == 2
     alice_mail = await inbox(mailserver, alice)
     kinds = sorted(str(m["X-Circleback-Kind"]) for m in alice_mail)
     assert kinds == ["invite", "prompt"]

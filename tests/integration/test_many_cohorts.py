@@ -87,6 +87,7 @@ url = "{db_url}"
 [mail]
 address = "{org.mailbox}"
 display_name = "The circles"
+message_gap = "0m"
 [smtp]
 {smtp}
 [imap]

@@ -95,6 +95,7 @@ url = "{db_url}"
 lease = "{LEASE:.0f}s"
 [mail]
 address = "{mailbox}"
+message_gap = "0m"
 [smtp]
 host = "127.0.0.1"
 port = {smtp_port}

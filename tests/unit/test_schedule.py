@@ -123,3 +123,48 @@ def test_a_reminder_waits_for_the_spacing_after_a_delayed_prompt(config: Config)
     due = [d.key for d in plan(config, prompted + timedelta(days=1), PEOPLE, done).due
            if d.kind == "reminder"]
     assert due == ["reminder:1:alice@example.com", "reminder:1:bob@example.com"]
+
+
+def test_a_late_joiner_gets_the_invitation_first_and_the_prompt_a_gap_later(config: Config) -> None:
+    gap = config.mail.message_gap
+    # Dan joins while check-in 1's prompt is out: his invitation goes now, his prompt
+    # not in the same second but [mail] message_gap later, when the plan wakes up for it.
+    now = utc(2026, 10, 18, 20)
+    dan = ParticipantState("dan@example.com")
+    first = plan(config, now, [dan], {}, series_sequence=0)
+    assert [d.kind for d in first.due] == ["calendar"]
+    assert first.next_wakeup == now + gap
+    invited = ParticipantState("dan@example.com", calendar=first.due[0].calendar.shape,  # type: ignore[union-attr]
+                               calendar_at=now)
+    done = {first.due[0].key: now}
+    assert plan(config, now + timedelta(minutes=1), [invited], done, series_sequence=0).due == []
+    later = plan(config, now + gap, [invited], done, series_sequence=0)
+    assert [(d.kind, d.checkin) for d in later.due] == [("prompt", 1)]
+
+
+def test_a_prompt_that_would_follow_the_invitation_after_the_call_began_is_dropped(
+        config: Config) -> None:
+    # Invited ten minutes before check-in 1 (20 Oct 16:00 UTC): no prompt for it at all.
+    now = utc(2026, 10, 20, 15, 50)
+    invited = ParticipantState("dan@example.com", calendar_at=now,
+                               calendar=plan(config, now, [ParticipantState("dan@example.com")], {},
+                                             series_sequence=0).due[0].calendar.shape)  # type: ignore[union-attr]
+    for t in (now, now + timedelta(minutes=9)):
+        assert not [d for d in plan(config, t, [invited], {}, series_sequence=0).due
+                    if d.kind == "prompt"]
+
+
+def test_a_reminder_keeps_its_gap_after_the_digest(config: Config) -> None:
+    from service.core import keys
+    gap = config.mail.message_gap
+    # The digest went out a minute before check-in 2's reminder time: the reminder waits.
+    second = checkins(config.checkins)[1]
+    at_remind = second.start_utc - timedelta(days=1)
+    slot = max(s for s in digest_slots(config.digest, "America/New_York",
+                                       utc(2026, 10, 18), at_remind) if s <= at_remind)
+    done = {"prompt:2:alice@example.com": second.start_utc - timedelta(days=2),
+            keys.digest_key(slot): at_remind - timedelta(minutes=1)}
+    people = [ParticipantState("alice@example.com", replied=frozenset({1}))]
+    assert not [d for d in plan(config, at_remind, people, done).due if d.kind == "reminder"]
+    due = plan(config, at_remind - timedelta(minutes=1) + gap, people, done).due
+    assert [d.key for d in due if d.kind == "reminder"] == ["reminder:2:alice@example.com"]
