@@ -144,3 +144,46 @@ def test_a_location_on_two_lines_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert [p.key for p in caught.value.problems] == ["checkins.location"]
+
+
+def test_pasted_names_spaces_and_double_dots_are_refused_with_the_bare_address(
+        tmp_path: Path) -> None:
+    bad = GOOD.replace('"Alice@Example.com"', '"Alice Example <alice@example.com>"').replace(
+        'email = "bob@example.com"', 'email = "bob@example..com"')
+    bad += '\n[[participants]]\nname = "Carol"\nemail = "carol @example.com"\n'
+    found = problems(tmp_path, bad)
+    assert found == [
+        'participants[1].email: "Alice Example <alice@example.com>" has a name or a mailto: '
+        'around the address / write only the address: "alice@example.com"',
+        'participants[2].email: "bob@example..com" is not an email address (it has two dots '
+        'in a row) / did you mean "bob@example.com"?',
+        'participants[3].email: "carol @example.com" is not an email address (it contains a '
+        'space) / did you mean "carol@example.com"?',
+    ]
+
+
+def test_international_domains_load_in_their_smtp_form(tmp_path: Path) -> None:
+    text = GOOD.replace('"Alice@Example.com"', '"alice@Bücher.example"').replace(
+        'address = "circle@example.org"', 'address = "kreis@straße.example"')
+    config = load_config(write(tmp_path, text))
+    assert config.participants[0].email == "alice@xn--bcher-kva.example"
+    assert config.mail.reply_address("t") == "kreis+t@xn--strae-oqa.example"
+
+
+def test_a_mistyped_but_well_formed_address_loads_for_check_to_refuse(tmp_path: Path) -> None:
+    # A running cohort keeps running; `circleback check` names it (service.core.checks).
+    config = load_config(write(tmp_path, GOOD.replace('"bob@example.com"', '"bob@gmial.com"')))
+    assert config.participants[1].email == "bob@gmial.com"
+
+
+def test_a_misspelt_zone_suggests_the_current_name(tmp_path: Path) -> None:
+    bad = GOOD.replace('"Europe/London"', '"Europe/Londn"').replace(
+        'email = "bob@example.com"', 'email = "bob@example.com"\ntimezone = "Asia/Calcuta"')
+    found = problems(tmp_path, bad)
+    assert found == [
+        'participants[1].timezone: "Europe/Londn" is not a time zone / did you mean "Europe/London"?',
+        'participants[2].timezone: "Asia/Calcuta" is not a time zone / did you mean "Asia/Kolkata"?',
+    ]
+    # An old alias still loads (calendars keep working); `check` suggests the current name.
+    config = load_config(write(tmp_path, GOOD.replace('"Europe/London"', '"US/Eastern"')))
+    assert config.participants[0].timezone == "US/Eastern"
