@@ -9,6 +9,10 @@ reply token) and passes the answers in. The order, most to least certain:
 4. the mailbox serves only one cohort.
 
 Otherwise the message belongs to no cohort: it is kept for a person, never published.
+
+Whether a message concerns circleback at all (``tokenised``, ``addressed_to``) decides,
+for a mailbox that is also a person's own, what is moved out of the inbox and what is
+left where it is.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-__all__ = ["Route", "RouteContext", "recipient_tokens", "referenced_ids", "route"]
+__all__ = ["Route", "RouteContext", "addressed_to", "recipient_tokens", "referenced_ids", "route",
+           "tokenised"]
 
 _TOKEN_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
 _RETURNED_ID = re.compile(rb"(?im)^Message-ID\s*:\s*<([^<>\s]+)>")
@@ -75,6 +80,20 @@ def recipient_tokens(headers: Sequence[tuple[str, str]], addresses: Collection[s
         if plus and token and (base.lower(), domain.lower()) in bases and token not in tokens:
             tokens.append(token)
     return tokens
+
+
+def tokenised(raw: bytes, addresses: Collection[str]) -> bool:
+    """True when a recipient is a tokenised reply address (``circle+TOKEN@...``) of one
+    of ``addresses``, valid or not: mail only circleback's own messages point to."""
+    return bool(recipient_tokens(_headers(raw), addresses))
+
+
+def addressed_to(raw: bytes, address: str) -> bool:
+    """True when ``address`` itself (the plain cohort address) is among the recipients."""
+    values = [v for name, v in _headers(raw) if name in _TOKEN_HEADERS]
+    wanted = address.strip().lower()
+    return any(a.strip().strip("<>").lower() == wanted
+               for _, a in email.utils.getaddresses(values))
 
 
 def route(raw: bytes, ctx: RouteContext) -> Route:

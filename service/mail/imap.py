@@ -119,6 +119,7 @@ class Mailbox:
         self._folders: set[str] = set()  # made sure of on this connection
         self._prefix = ""
         self._seen_uid = 0
+        self.exists = 0  # messages in the mailbox at the last SELECT
         self._lock = asyncio.Lock()
 
     # -- connection -------------------------------------------------------------------------
@@ -301,8 +302,21 @@ class Mailbox:
                 uidnext = re.search(rb"UIDNEXT (\d+)", b" ".join(map(bytes, status.lines)))
             if validity is None or uidnext is None:
                 raise ImapCommandError(f"{self.where} did not report UIDVALIDITY/UIDNEXT")
+            exists = re.search(rb"(?m)^(\d+) EXISTS", joined)  # required (RFC 3501 7.3.1)
+            self.exists = int(exists.group(1)) if exists else 0
             self._seen_uid = int(uidnext.group(1)) - 1
             return int(validity.group(1)), int(uidnext.group(1))
+
+    async def message_count(self, mailbox: str = "INBOX") -> int:
+        """How many messages `mailbox` holds (STATUS MESSAGES), without selecting it."""
+        async with self._lock:
+            name = self._server_name(mailbox, await self._hierarchy())
+            status = await self._ok(f"STATUS {mailbox}", self._conn().status, name, "(MESSAGES)")
+            found = re.search(rb"MESSAGES (\d+)", b" ".join(map(bytes, status.lines)))
+            if found is None:
+                raise ImapCommandError(f"{self.where} did not report how many messages "
+                                       f"{mailbox} holds")
+            return int(found.group(1))
 
     async def uids_after(self, last_uid: int) -> list[int]:
         """UIDs greater than `last_uid` in the selected mailbox, ascending."""

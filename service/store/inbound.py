@@ -2,7 +2,9 @@
 
 An inbound message is ``stored`` (what it means is on disk, the message still in the
 inbox) and then ``moved`` (out of the inbox, into circleback/processed or
-needs-attention). A mailbox's cursor only moves forward.
+needs-attention), or ``left``: recorded as read and left where it was (a stranger's mail
+in a shared mailbox). A mailbox's cursor only moves forward; it starts at the mailbox's
+UIDNEXT, so what was there before circleback first connected is never read.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from service.core.states import InboundState
 from service.store.models import InboundMessage, MailboxCursor, OutboxMessage, Participant
 
 __all__ = [
+    "NEW_MAIL",
     "advance_cursor",
+    "any_sent",
     "cursor_for",
     "mark_moved",
+    "new_mail_of",
     "pending_moves",
     "record_inbound",
     "restart_cursor",
@@ -24,11 +29,16 @@ __all__ = [
     "stored_before",
 ]
 
+# The kind of a participant's new email (not a reply): kept, with its raw message, as the
+# text waiting for the participant to confirm it by replying to circleback's answer.
+NEW_MAIL = "new_mail"
 
-async def cursor_for(mailbox: str, uidvalidity: int) -> MailboxCursor:
-    cursor, _ = await MailboxCursor.get_or_create(mailbox=mailbox,
-                                                  defaults={"uidvalidity": uidvalidity})
-    return cursor
+
+async def cursor_for(mailbox: str, uidvalidity: int, uidnext: int) -> tuple[MailboxCursor, bool]:
+    """The mailbox's cursor; True when it was made just now. A new cursor starts at
+    ``uidnext``: the mail already there (perhaps a person's own) is not circleback's."""
+    return await MailboxCursor.get_or_create(
+        mailbox=mailbox, defaults={"uidvalidity": uidvalidity, "last_uid": max(uidnext - 1, 0)})
 
 
 async def advance_cursor(cursor: MailboxCursor, uid: int) -> None:
@@ -74,12 +84,21 @@ async def record_inbound(*, cohort_id: str, mailbox: str, message_key: str, uid:
                          participant: Participant | None, from_addr: str, subject: str,
                          reason: str, folder: str, raw: bytes | None,
                          now: datetime) -> InboundMessage:
-    """A fetched message, ``stored`` (call in the transaction that stores what it means)."""
+    """A fetched message, ``stored`` (call in the transaction that stores what it means);
+    ``folder`` "": ``left`` in the inbox, done with (never moved, never read again)."""
     return await InboundMessage.create(
         cohort_id=cohort_id, mailbox=mailbox, message_id=message_key[:500], uid=uid, kind=kind,
         participant=participant, from_addr=from_addr[:320], subject=subject[:500],
-        reason=reason[:1000], folder=folder, state=InboundState.STORED, received_at=now,
+        reason=reason[:1000], folder=folder,
+        state=InboundState.STORED if folder else InboundState.LEFT, received_at=now,
         raw_message=raw[:5_000_000] if raw is not None else None)
+
+
+async def new_mail_of(cohort_id: str, participant: Participant) -> list[InboundMessage]:
+    """The participant's new emails (not replies), newest first: what a reply to
+    circleback's answer may confirm."""
+    return list(await InboundMessage.filter(cohort_id=cohort_id, participant=participant,
+                                            kind=NEW_MAIL).order_by("-id").limit(50))
 
 
 async def sent_messages(cohort_ids: Collection[str],
@@ -92,3 +111,11 @@ async def sent_messages(cohort_ids: Collection[str],
         cohort_id__in=list(cohort_ids), message_id__in=list(message_ids),
         participant_id__isnull=False).prefetch_related("participant")
     return {r.message_id: (r.cohort_id, r.participant.email) for r in rows if r.participant}
+
+
+async def any_sent(cohort_ids: Collection[str], message_ids: Collection[str]) -> bool:
+    """True when any of ``message_ids`` is a message circleback sent (to anyone)."""
+    if not message_ids:
+        return False
+    return await OutboxMessage.exists(cohort_id__in=list(cohort_ids),
+                                      message_id__in=list(message_ids))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from service.inbound.route import RouteContext, recipient_tokens, referenced_ids, route
+from service.inbound.route import (
+    RouteContext,
+    addressed_to,
+    recipient_tokens,
+    referenced_ids,
+    route,
+    tokenised,
+)
 
 TOKENS = {"tokenalpha": "alpha", "tokenbeta": "beta"}
 MEMBERS = {"sam@example.com": {"alpha", "beta"}, "ann@example.com": {"alpha"}}
@@ -58,3 +65,18 @@ def test_recipient_tokens_match_only_our_addresses() -> None:
     headers = [("To", "circle+one@example.org, other+two@example.org"),
                ("Cc", "CIRCLE+Three@EXAMPLE.ORG")]
     assert recipient_tokens(headers, {"circle@example.org"}) == ["one", "Three"]
+
+
+def test_what_concerns_circleback_in_a_shared_mailbox() -> None:
+    ours = {"circle@example.org"}
+    assert tokenised(message("circle+anything@example.org"), ours)  # valid or not
+    assert tokenised(message("x@y", extra="Cc: CIRCLE+t@EXAMPLE.ORG\r\n"), ours)
+    assert not tokenised(message("circle@example.org"), ours)
+    assert not tokenised(message("boss+news@example.org"), ours)
+
+
+def test_addressed_to_the_plain_cohort_address() -> None:
+    assert addressed_to(message("Circle <CIRCLE@example.org>"), "circle@example.org")
+    assert addressed_to(message("x@y", extra="Cc: circle@example.org\r\n"), "circle@example.org")
+    assert not addressed_to(message("circle+t@example.org"), "circle@example.org")
+    assert not addressed_to(message("helen@example.org"), "circle@example.org")
