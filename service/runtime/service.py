@@ -60,6 +60,7 @@ class Runtime:
     secret: bytes
     holder: str = field(default_factory=new_holder)  # this daemon, in leases and claims
     cohorts: dict[str, Cohort] = field(default_factory=dict)
+    stored: bool = True  # False: a looking command found no database (nothing sent yet)
 
     def __post_init__(self) -> None:
         if not self.cohorts:
@@ -147,15 +148,25 @@ async def opened(source: Config | Deployment, clock: Clock | None = None, *,
                  read_only: bool = False) -> AsyncIterator[Runtime]:
     """Open the deployment's database and yield its runtime; close it afterwards.
 
-    ``read_only``: for the commands that only look (status, preview, inspect, export):
-    the roster is not synced into the database.
+    ``read_only``: for the commands that only look (status, preview, inspect, export,
+    check): nothing is created, migrated or written, and the roster is not synced (so no
+    one "joins"). With no database yet, the runtime's ``stored`` is False and it works on
+    an empty one in memory holding the config's roster: nothing has been sent yet.
     """
     deployment = source if isinstance(source, Deployment) else Deployment.of(source)
-    await db.open_database(deployment.database_url)
+    if read_only:
+        stored = await db.open_database_read_only(deployment.database_url)
+    else:
+        await db.open_database(deployment.database_url)
+        stored = True
     try:
-        runtime = Runtime(deployment, clock or RealClock(), await db.token_secret())
+        runtime = Runtime(deployment, clock or RealClock(), await db.token_secret(read_only=read_only),
+                          stored=stored)
         if not read_only:
             await runtime.sync_rosters()
+        elif not stored:
+            for cohort in runtime.cohorts.values():  # in memory, and quietly: no one joins
+                await sync_participants(cohort.id, cohort.config.participants, runtime.clock.now())
         yield runtime
     finally:
         await db.close_database()

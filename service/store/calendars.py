@@ -14,7 +14,7 @@ from service.store.models import CalendarCopy, Participant, SeriesState
 
 log = logging.getLogger("circleback.calendar")
 
-__all__ = ["save_calendar_copy", "series_sequence"]
+__all__ = ["planned_series_sequence", "save_calendar_copy", "series_sequence"]
 
 
 async def series_sequence(cohort_id: str, uid: str, shape: Shape) -> int:
@@ -40,6 +40,16 @@ async def series_sequence(cohort_id: str, uid: str, shape: Shape) -> int:
         log.info("The check-in series of %s changed; calendars get version %d.", cohort_id,
                  state.sequence + bump)
     return (await SeriesState.get(cohort_id=cohort_id)).sequence
+
+
+async def planned_series_sequence(cohort_id: str, shape: Shape) -> int:
+    """The SEQUENCE `series_sequence` would give now, read without writing (a preview)."""
+    fingerprint = json.dumps(shape.to_json(), sort_keys=True)
+    state = await SeriesState.get_or_none(cohort_id=cohort_id)
+    if state is None or state.fingerprint == fingerprint:
+        return state.sequence if state else 0
+    invited = await CalendarCopy.filter(uid=state.uid, participant__cohort_id=cohort_id).exists()
+    return state.sequence + (1 if state.fingerprint and invited else 0)
 
 
 async def save_calendar_copy(p: Participant, uid: str, sequence: int, shape: Shape,

@@ -92,6 +92,17 @@ async def _many_cohorts_after() -> None:
             participant_id=people.get((action.cohort_id, email)), checkin_number=number)
 
 
+async def _participation_before() -> None:
+    """Version 7, before the new tables (reactions and poll votes are new tables): a story
+    counts the replies it is made of and when it last changed. (The new index on
+    cb_story.participant_id comes with generate_schemas, which creates missing indexes of
+    existing tables too, under the name a new database gives them.)"""
+    await _add_column("cb_story", "replies", "replies INT NOT NULL DEFAULT 1")
+    # TIMESTAMPTZ on PostgreSQL, as tortoise makes every datetime column there
+    kind = "TIMESTAMPTZ" if is_postgres() else "TIMESTAMP"
+    await _add_column("cb_story", "updated_at", f"updated_at {kind} NULL")
+
+
 Step = Callable[[], Awaitable[None]]
 
 
@@ -111,6 +122,8 @@ MIGRATIONS: list[tuple[int, str, Step, Step]] = [
     (5, "attachments kept with their stories", _nothing, _nothing),
     (6, "many cohorts in one database: keys unique per cohort, claims, one cursor per mailbox",
      _many_cohorts_before, _many_cohorts_after),
+    (7, "+1 reactions, poll votes, stories that grow by a second reply or an edit",
+     _participation_before, _nothing),
 ]
 
 
@@ -137,6 +150,79 @@ async def open_database(url: str) -> None:
             raise DatabaseError(f"cannot open the database {redact(url)}: {exc} — check [database] "
                                 "url (user, password, database name)") from exc
         raise
+
+
+class OutdatedSchema(DatabaseError):
+    """A looking command found a schema other than this circleback's: only ``run``
+    migrates (the looking commands never change the database)."""
+
+
+async def open_database_read_only(url: str) -> bool:
+    """Connect for looking only: nothing is created, migrated or written, and the
+    connection itself refuses writes (SQLite's query_only; PostgreSQL's
+    default_transaction_read_only). False when there is no database yet: then an empty
+    one is opened in memory, with the current schema, so that the looking commands can
+    show the cohort as it would start. `OutdatedSchema` when the schema is older or newer
+    than the code's."""
+    EXECUTOR_CACHE.clear()
+    if url.startswith("sqlite://"):
+        target = url.removeprefix("sqlite://")
+        if target == ":memory:" or not Path(target).is_file():
+            await _open_empty()
+            return False
+    try:
+        await Tortoise.init(config=_read_only_config(url), use_tz=True, timezone="UTC")
+        found = await schema_version() if await _columns("cb_meta") else None
+    except (OSError, ConnectionError) as exc:
+        raise DatabaseError(f"cannot open the database {redact(url)}: {exc} — check [database] url "
+                            "and that the server is running") from exc
+    except Exception as exc:
+        if "password authentication failed" in str(exc) or "does not exist" in str(exc):
+            raise DatabaseError(f"cannot open the database {redact(url)}: {exc} — check [database] "
+                                "url (user, password, database name)") from exc
+        raise
+    if found is None:  # reachable, but circleback never ran on it
+        await close_database()
+        await _open_empty()
+        return False
+    latest = MIGRATIONS[-1][0]
+    if found != latest:
+        await close_database()
+        if found < latest:
+            raise OutdatedSchema(
+                f"the database {redact(url)} has schema version {found}, older than this "
+                f"circleback's ({latest}): run `circleback run CONFIG --once` to upgrade it")
+        raise OutdatedSchema(
+            f"the database {redact(url)} has schema version {found}, made by a newer circleback "
+            f"than this one (which knows {latest}): upgrade circleback")
+    return True
+
+
+def _read_only_config(url: str) -> dict[str, object]:
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    connection = expand_db_url(url)
+    credentials = connection.setdefault("credentials", {})
+    if url.startswith("sqlite://"):
+        credentials["query_only"] = "ON"
+        # tortoise sets journal_mode=WAL on connecting, which query_only does not stop and
+        # which rewrites the file's header of a database in rollback mode: keep its mode
+        # (bytes 18-19 of the header are 2 in WAL mode, SQLite file format 1.3).
+        with open(url.removeprefix("sqlite://"), "rb") as f:
+            header = f.read(20)
+        credentials["journal_mode"] = "WAL" if header[18:20] == b"\x02\x02" else "DELETE"
+    else:
+        settings = credentials.setdefault("server_settings", {})
+        settings["default_transaction_read_only"] = "on"
+    return {"connections": {"default": connection},
+            "apps": {"models": {"models": ["service.store.models"],
+                                "default_connection": "default"}}}
+
+
+async def _open_empty() -> None:
+    await Tortoise.init(db_url="sqlite://:memory:", modules={"models": ["service.store.models"]},
+                        use_tz=True, timezone="UTC")
+    await Tortoise.generate_schemas(safe=True)
 
 
 async def close_database() -> None:
@@ -195,9 +281,13 @@ async def schema_version() -> int:
     return int(row.value) if row else 0
 
 
-async def token_secret() -> bytes:
-    """The HMAC key for reply tokens: made once per database, never in the config file."""
+async def token_secret(*, read_only: bool = False) -> bytes:
+    """The HMAC key for reply tokens: made once per database, never in the config file.
+    ``read_only``: a database without one never sent a token, so a throwaway key serves
+    (nothing it makes can be checked against this database), and nothing is written."""
     row = await Setting.get_or_none(key=TOKEN_SECRET_KEY)
+    if row is None and read_only:
+        return secrets.token_bytes(32)
     if row is None:
         try:
             row = await Setting.create(key=TOKEN_SECRET_KEY, value=secrets.token_hex(32))
