@@ -23,6 +23,7 @@ import jinja2
 
 from service.compose.localtime import format_local, format_local_range, long_day, short_date, short_day
 from service.compose.mime import Envelope, attach_calendar, mailbox, new_message, one_line, set_bodies
+from service.compose.templating import new_environment
 from service.compose.texts import (
     STORY_TEXT_LIMIT,
     URL_LABEL_LIMIT,
@@ -53,11 +54,15 @@ __all__ = [
     "Envelope",
     "FacilitatorSection",
     "Notice",
+    "Pause",
+    "PollView",
     "PrivateStory",
     "Recipient",
+    "RefusedAddress",
     "ResourceView",
     "RoundWish",
     "Sender",
+    "Skip",
     "StoryView",
     "Stranger",
     "UncountedRsvpNotice",
@@ -65,6 +70,7 @@ __all__ = [
     "compose_control_ack",
     "compose_digest",
     "compose_invite",
+    "compose_new_mail_answer",
     "compose_notice",
     "compose_prompt",
     "default_question",
@@ -107,6 +113,24 @@ class StoryView:
     checkin_number: int | None
     text: str  # plain text, already trimmed
     received_at: datetime
+    found_useful: int = 0  # how many participants sent its +1
+    plus_one: str | None = None  # this reader's +1 address for it (None: none offered)
+    updated: bool = False  # grown by a second reply or an edit since it was first shared
+
+
+@dataclass(frozen=True)
+class PollView:
+    """A poll ([[polls]]): in a prompt (``counts`` empty), or its tally in a digest."""
+
+    question: str
+    options: tuple[str, ...]
+    closes: datetime  # aware
+    counts: tuple[int, ...] = ()  # votes per option, in the options' order
+    closed: bool = False
+
+    @property
+    def voters(self) -> int:
+        return sum(self.counts)
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,9 @@ class DigestView:
     next_checkin: CheckinView | None
     next_prompt: str | None
     accepted: tuple[str, ...]  # names of those who accepted the next check-in
+    # earlier stories that got a +1 since the last digest (with found_useful)
+    appreciated: tuple[StoryView, ...] = ()
+    polls: tuple[PollView, ...] = ()  # tallies: closed ones (and, for the facilitator, open ones)
 
 
 @dataclass(frozen=True)
@@ -134,6 +161,32 @@ class Decline:
 
     name: str
     comment: str | None = None
+    checkin: int | None = None  # the check-in they declined; None: the whole series
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A participant replied "skip" for one check-in."""
+
+    name: str
+    checkin: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A participant replied "pause": no prompts or digests until a day (None: until they
+    reply "resume")."""
+
+    name: str
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class RefusedAddress:
+    """An address the mail server refused for good (a 5xx to RCPT): nothing reaches it."""
+
+    name: str  # the participant's; "" when it is no participant's (the facilitator's own)
+    email: str
 
 
 @dataclass(frozen=True)
@@ -182,6 +235,10 @@ class FacilitatorSection:
     rounds: tuple[RoundWish, ...] = ()
     private_stories: tuple[PrivateStory, ...] = ()
     awaiting_consent: tuple[str, ...] = ()  # names of those who have not said "share" yet
+    skips: tuple[Skip, ...] = ()  # said "skip" in the digest's period
+    pauses: tuple[Pause, ...] = ()  # said "pause" in the period (and still paused)
+    stops: tuple[str, ...] = ()  # names of those who said "stop" or unsubscribed in the period
+    refused: tuple[RefusedAddress, ...] = ()  # refused for good, and not delivered to since
 
     @property
     def empty(self) -> bool:
@@ -189,7 +246,16 @@ class FacilitatorSection:
         return not (
             self.quiet or self.bounces or self.strangers or self.declines
             or self.counters or self.unreadable or self.rounds or self.private_stories
-            or self.awaiting_consent
+            or self.awaiting_consent or self.news
+        )
+
+    @property
+    def news(self) -> bool:
+        """Something the facilitator was promised to hear of happened (or an address is
+        refused): worth the facilitator's copy even in a week nobody shared a story."""
+        return bool(
+            self.strangers or self.declines or self.counters or self.unreadable or self.rounds
+            or self.private_stories or self.skips or self.pauses or self.stops or self.refused
         )
 
 
@@ -260,27 +326,15 @@ def templates_dir() -> Path:
 
 @lru_cache(maxsize=4)
 def _environment(directory: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html.j2",), default_for_string=False, default=False
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = new_environment(directory)
     env.filters["local"] = format_local
     env.filters["local_range"] = lambda c, tz: format_local_range(c.start, c.end, tz)
     env.filters["short_date"] = short_date
     env.filters["long_day"] = long_day
     env.filters["short_day"] = short_day
     env.filters["one_line"] = one_line
-    env.filters["text_html"] = text_html
     env.filters["join_names"] = join_names
     env.filters["shorten_story"] = shorten_story
-    env.filters["url_label"] = url_label
-    env.tests["web_url"] = is_web_url
     return env
 
 
@@ -299,6 +353,11 @@ def _subject(email: str, **arguments: Any) -> str:
     """
     module = _environment(templates_dir()).get_template("_subjects.j2").module
     return one_line(str(getattr(module, email)(**arguments)))
+
+
+def test_copy_subject(subject: str) -> str:
+    """`subject` marked as a test copy (``circleback preview --send-test``)."""
+    return _subject("test_copy", subject=subject)
 
 
 def default_question(number: int) -> str:
@@ -430,9 +489,11 @@ def compose_prompt(
     last: bool = False,
     needs_consent: bool = False,
     reminder: bool = False,
+    poll: PollView | None = None,
 ) -> EmailMessage:
     """The question before a check-in, or with ``reminder`` the nudge to those who have not
-    answered yet. ``goal_reminder`` is the participant's week-1 goal."""
+    answered yet. ``goal_reminder`` is the participant's week-1 goal; ``poll`` the poll
+    the prompt carries (answered on the reply's first line)."""
     name = "reminder" if reminder else "prompt"
     subject = _subject(name, cohort_name=cohort_name, checkin=checkin, tz=recipient.timezone)
     return _email(
@@ -443,6 +504,7 @@ def compose_prompt(
         goal_reminder=goal_reminder.strip() if goal_reminder else None,
         last=last,
         needs_consent=needs_consent,
+        poll=poll,
     )
 
 
@@ -527,6 +589,27 @@ def compose_notice(
     subject = _subject("notice", notice=notice, tz=recipient.timezone)
     return _email("notice", sender, recipient, subject, envelope, now, sender.display_name,
                   notice=notice)
+
+
+def compose_new_mail_answer(
+    *,
+    sender: Sender,
+    recipient: Recipient,
+    cohort_name: str,
+    text: str,
+    their_subject: str,
+    envelope: Envelope,
+    now: datetime,
+) -> EmailMessage:
+    """The answer to a participant's new email (not a reply to ours), at their own
+    address: nothing was shared; reply to this (their reply address) to share `text`,
+    which it quotes, or what the reply says instead. Words in templates/new_mail.*.j2.
+
+    `envelope.in_reply_to` is their email's Message-ID, so clients thread the answer.
+    """
+    subject = _subject("new_mail", their_subject=their_subject)
+    return _email("new_mail", sender, recipient, subject, envelope, now, sender.display_name,
+                  cohort_name=cohort_name, text=text)
 
 
 def _email(name: str, sender: Sender, recipient: Recipient, subject: str, envelope: Envelope,

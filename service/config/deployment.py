@@ -38,7 +38,8 @@ DEPLOYMENT_ONLY = ("database", "http", "daemon")
 # Sections a cohort file may give to override the deployment's keys one by one.
 MERGED_SECTIONS = ("mail", "smtp", "imap")
 # Sections only a cohort file may have.
-COHORT_SECTIONS = ("cohort", "facilitator", "mail", "checkins", "digest", "prompts", "participants")
+COHORT_SECTIONS = ("cohort", "facilitator", "mail", "checkins", "digest", "prompts", "participants",
+                   "polls")
 
 
 @dataclass(frozen=True)

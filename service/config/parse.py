@@ -8,13 +8,13 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
 
+from service.config.addresses import check_address
 from service.config.durations import parse_duration
 from service.config.model import (
     CheckinsConfig,
@@ -32,12 +32,12 @@ from service.config.model import (
     ServerConfig,
 )
 from service.config.polls import POLL_KEYS, read_polls
+from service.config.zones import suggest_zone
 
 T = TypeVar("T")
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*$")
 
 
 # --- the schema: which keys exist where -------------------------------------------------
@@ -138,23 +138,22 @@ class _Reader:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
-            hint = f"did you mean \"{close[0]}\"?" if close else "use an IANA name like \"Europe/Berlin\""
+            close = suggest_zone(value)
+            hint = f"did you mean \"{close}\"?" if close else "use an IANA name like \"Europe/Berlin\""
             self.problem(path, f"\"{value}\" is not a time zone", hint)
             return None
-        return value
+        return value  # an old alias or a fixed offset loads; `check` advises (zone_advice)
 
     def email(self, value: str | None, path: str) -> str | None:
+        """The address as circleback mails it, or None (and a problem) when ``value`` is not
+        one. A well-formed address that looks mistyped loads; `check` refuses it."""
         if value is None:
             return None
-        _, addr = parseaddr(value)
-        if not addr or addr != value.strip() or not _EMAIL.match(addr):
-            self.problem(
-                path, f"\"{value}\" is not an email address",
-                "write a bare address like \"alice@example.com\" (no name, no <>)",
-            )
-            return None
-        return addr.lower()
+        checked = check_address(value)
+        if checked.normalized is None:
+            self.problem(path, checked.problem or f"\"{value}\" is not an email address",
+                         checked.fix or "write a bare address like \"alice@example.com\"")
+        return checked.normalized
 
     def duration(self, value: str | None, path: str) -> timedelta | None:
         if value is None:

@@ -14,6 +14,8 @@ from datetime import date, datetime
 
 __all__ = [
     "ack_key",
+    "away_key",
+    "book_story_seed",
     "calendar_key",
     "cancel_seed",
     "digest_copy_seed",
@@ -24,6 +26,10 @@ __all__ = [
     "invite_seed",
     "manual_digest_key",
     "message_id",
+    "new_mail_day_key",
+    "new_mail_key",
+    "new_mail_seed",
+    "new_mail_shared_key",
     "notice_seed",
     "preview_seed",
     "prompt_key",
@@ -78,6 +84,32 @@ def ack_key(email: str, now: datetime, word: str) -> str:
     return f"ack:{email}:{now.isoformat()}:{word}"
 
 
+def away_key(word: str, email: str, now: datetime) -> str:
+    """A participant's "pause", "stop" or "resume" taking effect at ``now``."""
+    return f"{word}:{email}:{now.isoformat()}"[:MAX_KEY]
+
+
+def _short(inbound_key: str) -> str:
+    """An inbound key (a Message-ID, up to 500 characters) in a key's length."""
+    return hashlib.sha256(inbound_key.encode()).hexdigest()[:32]
+
+
+def new_mail_key(inbound_key: str) -> str:
+    """The one answer to a participant's new email ("reply to share it")."""
+    return f"new-mail:{_short(inbound_key)}"
+
+
+def new_mail_day_key(email: str, day: date, n: int) -> str:
+    """The n-th such answer to one participant on one day: a few a day at most, so that
+    no mail system writing new mail back can keep a loop going."""
+    return f"new-mail-day:{email}:{day.isoformat()}:{n}"[:MAX_KEY]
+
+
+def new_mail_shared_key(inbound_key: str) -> str:
+    """A participant's new email, published once they confirmed it."""
+    return f"new-mail-shared:{_short(inbound_key)}"
+
+
 def series_uid(cohort_id: str) -> str:
     """The UID of the cohort's recurring check-in series (RFC 5545 3.8.4.7)."""
     return f"{cohort_id}-checkins@circleback"
@@ -103,9 +135,20 @@ def empty_reply_seed(inbound_key: str) -> str:
     return f"ack:invalid:{inbound_key}"
 
 
+def new_mail_seed(inbound_key: str) -> str:
+    """The answer to a participant's new email: the reply that confirms it refers to it."""
+    return f"new-mail:{inbound_key}"
+
+
 def preview_seed(kind: str, when: datetime) -> str:
     """``circleback preview``: never queued, never the same as a real message's."""
     return f"preview:{kind}:{when.isoformat()}"
+
+
+def book_story_seed(story_id: int) -> str:
+    """A story's copy in the cohort book's mbox (``circleback export``): the same in every
+    export, so a mail client importing two exports can tell the copies are one message."""
+    return f"book:story:{story_id}"
 
 
 def failed_message_key(uidvalidity: int, uid: int) -> str:

@@ -3,7 +3,7 @@
 The transitions live in one module each, as guarded updates:
 - ``OutboxState``: ``service.store.outbox`` (queued -> sending -> sent | failed;
   a 4xx puts a row back to queued; a dead daemon's claims go back to queued);
-- ``InboundState``: ``service.store.inbound`` (stored -> moved);
+- ``InboundState``: ``service.store.inbound`` (stored -> moved; or left, once);
 - ``ParticipantStatus`` and ``BounceState``: ``service.store.participants``.
 """
 
@@ -32,6 +32,7 @@ class OutboxState(StrEnum):
 class InboundState(StrEnum):
     STORED = "stored"  # what it means is on disk; the message is still in the inbox
     MOVED = "moved"  # moved out of the inbox into circleback/processed | needs-attention
+    LEFT = "left"  # read and left in the inbox: a stranger's mail in a shared mailbox
 
 
 class ParticipantStatus(StrEnum):
@@ -51,4 +52,7 @@ class BounceState(StrEnum):
 MailKind = Literal["invite", "cancel", "prompt", "reminder", "digest", "ack", "notice"]
 
 # What an Action row records (the unique (cohort, key) is what stops a double send).
-ActionKind = Literal["prompt", "reminder", "digest", "calendar", "skip", "round", "ack"]
+# "pause", "stop" and "resume" record a participant's own word (or unsubscribe link) when it
+# took effect: what `status` and the facilitator's digest say about who was away when.
+ActionKind = Literal["prompt", "reminder", "digest", "calendar", "skip", "round", "ack",
+                     "pause", "stop", "resume"]

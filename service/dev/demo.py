@@ -211,7 +211,8 @@ async def _send_stranger(sender: SmtpSender, now: datetime) -> None:
     msg["Message-ID"] = make_msgid(domain="elsewhere.test")
     msg.set_content("Buy now: https://spam.elsewhere.test/offer")
     await sender.send(msg.as_bytes(), "mallory@elsewhere.test", [COHORT])
-    print("  A stranger wrote to the cohort address (it must not become a story)")
+    print("  A stranger wrote to the cohort address (it must not become a story; it stays "
+          "in the inbox)")
 
 
 async def _save_digest(root: Path, mail: DevMailServer) -> tuple[Path, Path]:

@@ -21,18 +21,28 @@ from service.compose import (
 )
 from service.core import keys, tokens
 from service.core.clock import Clock
+from service.core.polls import poll_times
 from service.core.rules import may_receive
 from service.core.schedule import checkin_for, series_checkins
 from service.core.series import utc_key
 from service.core.states import BounceState, InboundState
 from service.flows.cohort import Cohort
+from service.flows.newmail import Confirmation, answer_new_mail, confirmation_of
 from service.inbound.classify import Classification, ClassifyContext, classify
 from service.inbound.parse import ParsedMessage
-from service.inbound.route import RouteContext, referenced_ids, route
+from service.inbound.route import RouteContext, addressed_to, referenced_ids, route, tokenised
+from service.inbound.votes import parse_vote
 from service.logs import about
-from service.store.actions import AlreadyDone, record_action, record_wish
+from service.store.actions import AlreadyDone, record_action, record_away, record_wish
 from service.store.db import transaction
-from service.store.inbound import advance_cursor, record_inbound, sent_messages, stored_before
+from service.store.inbound import (
+    NEW_MAIL,
+    advance_cursor,
+    any_sent,
+    record_inbound,
+    sent_messages,
+    stored_before,
+)
 from service.store.models import MailboxCursor, Participant
 from service.store.outbox import enqueue
 from service.store.participants import (
@@ -46,7 +56,17 @@ from service.store.participants import (
     standing,
     stop,
 )
-from service.store.replies import NewAttachment, NewLink, calendar_sequence_of, record_rsvp, store_story
+from service.store.polls import record_vote
+from service.store.reactions import record_reaction
+from service.store.replies import (
+    NewAttachment,
+    NewLink,
+    StoryMode,
+    calendar_sequence_of,
+    prompted_checkin,
+    record_rsvp,
+    store_story,
+)
 
 log = logging.getLogger("circleback.inbound")
 
@@ -87,12 +107,18 @@ class Inbox:
         return {pid: email for pid, (cid, email) in self.people.items() if cid == cohort_id}
 
     def cohort_for_token(self, token: str) -> str | None:
-        """The cohort whose participant a token stands for, when it verifies there."""
-        pid = tokens.claimed_participant(token)
+        """The cohort whose participant a token (a reply token or a +1 token) stands for,
+        when it verifies there."""
+        plus_one = tokens.claimed_reaction(token)
+        pid = plus_one[0] if plus_one else tokens.claimed_participant(token)
         entry = self.people.get(pid) if pid is not None else None
         if entry is None or entry[0] not in self.cohorts:
             return None
-        return entry[0] if self.cohorts[entry[0]].participant_id_for_token(token) == pid else None
+        cohort = self.cohorts[entry[0]]
+        if plus_one is not None:
+            verified = tokens.verify_reaction_token(cohort.secret, cohort.id, token)
+            return entry[0] if verified == plus_one else None
+        return entry[0] if cohort.participant_id_for_token(token) == pid else None
 
     def cohorts_of_sender(self, address: str) -> set[str]:
         return {cid for cid, email in self.people.values() if email == address}
@@ -107,8 +133,14 @@ def classification_context(cohort: Cohort, people: dict[int, str],
         pid = cohort.participant_id_for_token(token)
         return people.get(pid) if pid is not None else None
 
+    def reaction_for_token(token: str) -> tuple[str, int] | None:
+        found = tokens.verify_reaction_token(cohort.secret, cohort.id, token)
+        email = people.get(found[0]) if found is not None else None
+        return (email, found[1]) if found is not None and email else None
+
     return ClassifyContext(own_address=cohort.config.mail.address,
-                           participant_for_token=participant_for_token, sent_message_ids=sent,
+                           participant_for_token=participant_for_token,
+                           reaction_for_token=reaction_for_token, sent_message_ids=sent,
                            participant_emails=set(people.values()),
                            today=cohort.clock.now().astimezone(UTC).date(),
                            max_attachment_bytes=cohort.config.mail.max_attachment_bytes)
@@ -152,37 +184,86 @@ async def ingest(inbox: Inbox, raw: bytes, uid: int, cursor: MailboxCursor) -> I
     now = inbox.clock.now()
     cohort, parsed, result = await classify_for(inbox, raw)
     key = message_key(parsed, raw)
-    folder = NEEDS_ATTENTION if result.kind in ATTENTION_KINDS else PROCESSED
+    kind, folder = await _filing(inbox, cohort, parsed, result, raw)
     cohort_id = cohort.id if cohort else ""
     async with transaction():
         await advance_cursor(cursor, uid)
         before = await stored_before(cohort_id, key)
         if before is not None:
-            # Filed where it was filed the first time; a record still "stored" (its move
-            # never happened) is marked moved along with this copy.
+            # Filed where it was filed the first time (left alone, if it was); a record
+            # still "stored" (its move never happened) is marked moved along with this copy.
             pending = before.id if before.state == InboundState.STORED else None
-            return Ingested(before.kind, before.folder or PROCESSED, pending, "seen before",
-                            cohort_id)
+            where = "" if before.state == InboundState.LEFT else before.folder or PROCESSED
+            return Ingested(before.kind, where, pending, "seen before", cohort_id)
         participant = None
-        if cohort is not None and result.participant:
-            participant = await participant_by_email(cohort.id, result.participant)
+        sender = result.participant or (parsed.from_addr if kind == NEW_MAIL and parsed else None)
+        if cohort is not None and sender:
+            participant = await participant_by_email(cohort.id, sender)
+        confirmed = None
+        if cohort is not None and participant is not None and kind != NEW_MAIL:
+            confirmed = await confirmation_of(cohort, result, parsed, participant, now)
+            if confirmed is not None:  # a "yes" (or an empty reply): not an unreadable one
+                kind, folder = "story", PROCESSED
         row = await record_inbound(
             cohort_id=cohort_id, mailbox=inbox.mailbox, message_key=key, uid=uid,
-            kind=result.kind, participant=participant,
+            kind=kind, participant=participant,
             from_addr=parsed.from_addr if parsed else "", subject=parsed.subject if parsed else "",
             reason=result.reason, folder=folder, now=now,
-            raw=None if result.kind in ("story", "rsvp") else raw)
-        if cohort is not None:
-            await _apply_to_cohort(cohort, result, parsed, participant, key, now)
+            # A message left in the inbox is someone else's: its content is not kept.
+            raw=None if kind in ("story", "rsvp") or not folder else raw)
+        if cohort is not None and folder:
+            await _apply_to_cohort(cohort, result, parsed, participant, key, now, kind=kind,
+                                   confirmed=confirmed)
     with about(cohort_id or None):
-        _log_result(cohort, result, parsed)
-    return Ingested(result.kind, folder, row.id, result.reason, cohort_id)
+        if kind == result.kind and folder:
+            _log_result(cohort, result, parsed)
+        elif not folder:
+            log.info("Left a message from %s in the inbox: it is not for circleback (%s).",
+                     (parsed.from_addr if parsed else "") or "no sender", result.reason.rstrip("."))
+    return Ingested(kind, folder, row.id, result.reason, cohort_id)
+
+
+# Kinds that, from someone who is not a participant, may be nothing to do with circleback.
+_MAYBE_NOT_OURS = ("unknown_sender", "auto_reply", "bounce")
+
+
+async def _filing(inbox: Inbox, cohort: Cohort | None, parsed: ParsedMessage | None,
+                  result: Classification, raw: bytes) -> tuple[str, str]:
+    """(kind, folder) for one message: folder "" leaves it in the inbox.
+
+    The mailbox may be a person's own: mail from outside the circle is set aside only
+    when it concerns circleback (sent to a tokenised address, a reply or a bounce of
+    circleback's mail, an answer to its calendar series); anything else there stays
+    where it was. A participant's new email to the cohort address is ``new_mail``."""
+    folder = NEEDS_ATTENTION if result.kind in ATTENTION_KINDS else PROCESSED
+    if parsed is None or result.participant is not None or result.kind not in _MAYBE_NOT_OURS:
+        return result.kind, folder
+    addresses = {c.config.mail.address for c in inbox.cohorts.values()}
+    series = {c.series_uid for c in inbox.cohorts.values()}
+    if (tokenised(raw, addresses) or (result.rsvp is not None and result.rsvp.uid in series)
+            or await any_sent(list(inbox.cohorts), referenced_ids(raw))):
+        return result.kind, folder
+    if (result.kind == "unknown_sender" and result.rsvp is None and cohort is not None
+            and parsed.from_addr in inbox.emails_of(cohort.id).values()
+            and addressed_to(raw, cohort.config.mail.address)):
+        return NEW_MAIL, PROCESSED
+    return result.kind, ""
 
 
 async def _apply_to_cohort(cohort: Cohort, result: Classification, parsed: ParsedMessage | None,
-                           participant: Participant | None, key: str, now: datetime) -> None:
+                           participant: Participant | None, key: str, now: datetime, *,
+                           kind: str = "", confirmed: Confirmation | None = None) -> None:
+    if kind == NEW_MAIL and participant is not None and parsed is not None:
+        await answer_new_mail(cohort, participant, parsed, key, now)
+        return
+    if confirmed is not None and participant is not None:
+        if confirmed.story is not None:  # the text of their new email, now theirs to share
+            shared = Classification("story", participant.email, "confirmed", story=confirmed.story)
+            await _store_story(cohort, shared, participant, confirmed.key, confirmed.story.text,
+                               False, now, await _checkin_of_reply(cohort, participant, None, now))
+        return
     if participant is not None:
-        await _apply(cohort, result, participant, key, now)
+        await _apply(cohort, result, participant, key, now, parsed)
     if result.kind == "counter" or (result.kind == "unknown_sender" and result.rsvp):
         await _tell_facilitator(cohort, result, parsed, key, now)
     elif result.kind == "bounce" and result.bounce and result.bounce.recipient:
@@ -212,15 +293,22 @@ def _log_result(cohort: Cohort | None, result: Classification, parsed: ParsedMes
         log.info("Set aside %s from %s (%s).", what, sender, result.reason.rstrip("."))
 
 
-async def _apply(cohort: Cohort, result: Classification, p: Participant, key: str, now: datetime) -> None:
-    if result.kind in ("story", "command") and result.story is not None:
-        private = result.control is not None and result.control.word == "private"
+async def _apply(cohort: Cohort, result: Classification, p: Participant, key: str, now: datetime,
+                 parsed: ParsedMessage | None = None) -> None:
+    if result.kind in ("story", "command") and result.story is not None and result.reaction is None:
+        word = result.control.word if result.control is not None else None
+        private = word == "private"
         text = result.story.text
         if result.kind == "command":
             # The control word's own line is an instruction, not part of the story.
-            text = text.split("\n", 1)[1].strip() if private and "\n" in text else ""
+            keeps = word in ("private", "edit") and "\n" in text
+            text = text.split("\n", 1)[1].strip() if keeps else ""
+        number = await _checkin_of_reply(cohort, p, parsed, now)
+        if result.kind == "story":
+            text = await _vote(cohort, p, number, text, now)
         if text.strip():
-            await _store_story(cohort, result, p, key, text, private, now)
+            await _store_story(cohort, result, p, key, text, private, now, number,
+                               "replace" if word == "edit" else "add")
     if result.kind == "command" and result.control is not None:
         await _apply_control(cohort, result, p, now)
     elif result.kind == "invalid":
@@ -237,10 +325,37 @@ async def _apply(cohort: Cohort, result: Classification, p: Participant, key: st
         await _record_rsvp(cohort, result, p, now)
 
 
+async def _checkin_of_reply(cohort: Cohort, p: Participant, parsed: ParsedMessage | None,
+                            now: datetime) -> int | None:
+    """The check-in a reply answers: the one whose prompt (or reminder) it replies to, even
+    after that call (a late answer); else the latest one prompted for by now."""
+    refs = [*parsed.in_reply_to, *parsed.references] if parsed is not None else []
+    return await prompted_checkin(cohort.id, p, refs) or checkin_for(cohort.config, now)
+
+
+async def _vote(cohort: Cohort, p: Participant, number: int | None, text: str,
+                now: datetime) -> str:
+    """A reply to a prompt that carries a poll, whose first line answers it: the vote is
+    recorded (while the poll is open) and the rest of the reply is the story."""
+    poll = cohort.config.poll_for(number) if number is not None else None
+    vote = parse_vote(text, poll.options) if poll is not None else None
+    if poll is None or vote is None:
+        return text
+    times = poll_times(cohort.config, poll)
+    if times is not None and times.is_open(now):
+        await record_vote(cohort.id, poll.checkin, p, vote.option, now)
+        log.info("%s answered the poll of check-in %d: option %d.", p.email, poll.checkin,
+                 vote.option)
+    else:
+        log.info("%s answered the poll of check-in %d after it closed; not counted.", p.email,
+                 poll.checkin)
+    return vote.rest
+
+
 async def _store_story(cohort: Cohort, result: Classification, p: Participant, key: str, text: str,
-                       private: bool, now: datetime) -> None:
+                       private: bool, now: datetime, number: int | None,
+                       mode: StoryMode = "add") -> None:
     assert result.story is not None
-    number = checkin_for(cohort.config, now)
     publishable = not private and (p.consented or not cohort.config.cohort.stories_need_consent)
     await store_story(
         cohort_id=cohort.id, participant=p, checkin=number, message_key=key, text=text,
@@ -249,7 +364,8 @@ async def _store_story(cohort: Cohort, result: Classification, p: Participant, k
         attachments=[NewAttachment(a.filename, a.content_type, a.size, a.content or b"")
                      for a in result.story.attachments],
         # a private story's links never become the cohort's resources
-        links=[] if private else [NewLink(link.url, link.title) for link in result.story.links])
+        links=[] if private else [NewLink(link.url, link.title) for link in result.story.links],
+        mode=mode)
     if number == 1 and not p.goal:
         await set_goal(p, text.strip().split("\n\n")[0][:300])
 
@@ -259,6 +375,13 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
     assert control is not None
     word = control.word
     ack: Ack
+    if word == "react":
+        # Never answered: a +1 is a click, and an answer could start a loop with a mail system.
+        if result.reaction is not None and await record_reaction(cohort.id, result.reaction, p, now):
+            log.info("%s found story %d useful (+1).", p.email, result.reaction)
+        return
+    if word == "edit":
+        return  # the story was replaced (see _apply); the next digest shows it
     if word == "skip":
         number = checkin_for(cohort.config, now) or 1
         with contextlib.suppress(AlreadyDone):
@@ -271,13 +394,16 @@ async def _apply_control(cohort: Cohort, result: Classification, p: Participant,
             until = datetime.combine(control.until, datetime.min.time(), tzinfo=UTC)
         elif control.duration_days:
             until = now + timedelta(days=control.duration_days)
-        await pause(p, until)
+        if await pause(p, until):
+            await record_away(cohort.id, p, "pause", now, until=until)
         ack = Ack("pause", until=until.date() if until else None)
     elif word == "resume":
-        await resume(p)
+        if await resume(p):
+            await record_away(cohort.id, p, "resume", now)
         ack = Ack("resume")
     elif word == "stop":
-        await stop(p)
+        if await stop(p):
+            await record_away(cohort.id, p, "stop", now)
         ack = Ack("stop")
     elif word == "share":
         await consent(p, now)

@@ -7,8 +7,9 @@ import logging
 from datetime import datetime
 from email.message import EmailMessage
 
-from service.compose import compose_prompt
+from service.compose import PollView, compose_prompt
 from service.core.plan import Due
+from service.core.polls import poll_times
 from service.core.schedule import checkins
 from service.flows.cohort import Cohort
 from service.flows.invitations import checkin_view
@@ -19,7 +20,7 @@ from service.store.outbox import enqueue
 
 log = logging.getLogger("circleback.prompts")
 
-__all__ = ["prompt_message", "send_prompt"]
+__all__ = ["poll_view", "prompt_message", "send_prompt"]
 
 
 def prompt_message(cohort: Cohort, participant: Participant, kind: str, number: int, seed: str,
@@ -36,7 +37,17 @@ def prompt_message(cohort: Cohort, participant: Participant, kind: str, number: 
         now=now, last=checkin.number == series[-1].number,
         needs_consent=cohort.config.cohort.stories_need_consent and not participant.consented,
         reminder=kind == "reminder",
+        poll=poll_view(cohort, number, now),
     )
+
+
+def poll_view(cohort: Cohort, number: int, now: datetime) -> PollView | None:
+    """The poll the prompt of check-in ``number`` carries, unless it has closed already."""
+    poll = cohort.config.poll_for(number)
+    times = poll_times(cohort.config, poll) if poll is not None else None
+    if poll is None or times is None or now >= times.closes:
+        return None
+    return PollView(poll.question, poll.options, times.closes)
 
 
 async def send_prompt(cohort: Cohort, due: Due, participant: Participant) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from service.core import tokens
 from service.flows.cohort import Cohort
+from service.store.actions import record_away
 from service.store.models import Participant
 from service.store.participants import participant_by_id, stop
 
@@ -32,6 +33,7 @@ async def unsubscribe(cohorts: Mapping[str, Cohort], token: str) -> str | None:
     if p is None:
         return None
     if await stop(p):
+        await record_away(p.cohort_id, p, "stop", cohorts[p.cohort_id].clock.now())
         log.info("%s <%s> unsubscribed from %s with the one-click link.", p.name, p.email,
                  p.cohort_id)
     return p.name

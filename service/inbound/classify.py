@@ -17,7 +17,7 @@ from service.inbound.links import Link, extract_links
 from service.inbound.parse import Attachment, MalformedMessage, ParsedMessage, parse_message
 from service.inbound.trim import Trimmed, split_html_reply, trim_html_reply, trim_reply
 
-__all__ = ["Classification", "ClassifyContext", "Kind", "Story", "classify", "to_json"]
+__all__ = ["Classification", "ClassifyContext", "Kind", "Story", "classify", "story_of", "to_json"]
 
 Kind = Literal["story", "rsvp", "counter", "auto_reply", "bounce", "unknown_sender", "command", "invalid"]
 _TOKEN_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
@@ -44,6 +44,8 @@ class ClassifyContext:
     participant_emails: Collection[str]  # lower case
     today: date
     max_attachment_bytes: int = 10 * 1024 * 1024  # larger attachments are noted, not kept
+    # A +1 token -> (the participant it was made for, the story); None when not valid.
+    reaction_for_token: Callable[[str], tuple[str, int] | None] = lambda _token: None
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Classification:
     control: Control | None = None
     bounce: Bounce | None = None
     token: str | None = None
+    reaction: int | None = None  # the story a +1 is for (kind "command", control "react")
 
 
 def classify(raw: bytes, ctx: ClassifyContext | None) -> tuple[ParsedMessage | None, Classification]:
@@ -114,10 +117,13 @@ def _classify(raw: bytes, msg: ParsedMessage, ctx: ClassifyContext | None) -> Cl
         reason = f"calendar {itip.method} from the participant; {auth_reason}"
         return Classification(kind, participant, reason, rsvp=itip, token=token)
 
+    plus_one = _reaction(msg, ctx) if ctx is not None else None
+    if plus_one is not None:
+        return plus_one
     if ctx is not None and participant is None:
         return Classification("unknown_sender", None, auth_reason, token=token)
 
-    story = _story(msg)
+    story = story_of(msg)
     today = ctx.today if ctx else (msg.date.date() if msg.date else date.today())
     # An RFC 2369 List-Unsubscribe mailto ("circle+TOKEN@...?subject=stop") arrives with
     # the control word in the subject and an empty body.
@@ -139,7 +145,7 @@ def _classify(raw: bytes, msg: ParsedMessage, ctx: ClassifyContext | None) -> Cl
     return Classification("story", participant, reason, story=story, token=token)
 
 
-def _story(msg: ParsedMessage) -> Story:
+def story_of(msg: ParsedMessage) -> Story:
     """Trim the plain text part, or the HTML when there is no usable plain text."""
     html_used: str | None = None
     trimmed = trim_reply(msg.text) if msg.has_plain else Trimmed("", "")
@@ -198,6 +204,22 @@ def _authenticate(msg: ParsedMessage, ctx: ClassifyContext | None) -> tuple[str 
     else:
         reason = "no reply token in the recipients and no In-Reply-To/References to our mail"
     return None, first_token, reason
+
+
+def _reaction(msg: ParsedMessage, ctx: ClassifyContext) -> Classification | None:
+    """A message to a story's +1 address: a +1 from the participant the address was made
+    for (whatever the message says: nothing of it is published), else unknown_sender."""
+    for token in _tokens(msg, ctx.own_address):
+        found = ctx.reaction_for_token(token)
+        if found is None:
+            continue
+        owner, story_id = found[0].lower(), found[1]
+        if owner != msg.from_addr:
+            reason = f"the sender {msg.from_addr or '(none)'} does not match the +1 address's participant"
+            return Classification("unknown_sender", None, reason, token=token)
+        return Classification("command", owner, "a +1 for a story; authenticated by its +1 address",
+                              control=Control("react", None, None), token=token, reaction=story_id)
+    return None
 
 
 def _relayed(msg: ParsedMessage, ctx: ClassifyContext) -> tuple[str, str, str] | None:
@@ -287,6 +309,8 @@ def to_json(c: Classification) -> dict[str, Any]:
             "until": c.control.until.isoformat() if c.control.until else None,
             "duration_days": c.control.duration_days,
         }
+    if c.reaction is not None:
+        out["reaction"] = {"story": c.reaction}
     if c.bounce is not None:
         out["bounce"] = {
             "recipient": c.bounce.recipient,

@@ -10,7 +10,8 @@ from typing import Literal
 __all__ = ["Control", "ControlWord", "parse_control"]
 
 ControlWord = Literal[
-    "skip", "pause", "resume", "private", "share", "stop", "another-round", "wrap-up"
+    "skip", "pause", "resume", "private", "share", "stop", "another-round", "wrap-up", "edit",
+    "react",
 ]
 
 _ALONE: dict[str, ControlWord] = {
@@ -26,7 +27,9 @@ _ALONE: dict[str, ControlWord] = {
     "wrap up": "wrap-up",
     "wrap-up": "wrap-up",
     "wrapup": "wrap-up",
+    "edit": "edit",  # the rest of the reply replaces my story for this check-in
 }
+# "react" is never written on a line: a message to a story's +1 address is one (classify).
 _MONTHS = (
     "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
@@ -40,9 +43,9 @@ _MAX_DAYS = 366
 @dataclass(frozen=True)
 class Control:
     """A control word: skip, pause (optionally until a date or for a duration), resume,
-    private, stop, another-round or wrap-up."""
+    private, share, stop, another-round, wrap-up, edit; or react (a +1)."""
 
-    word: str  # skip|pause|resume|private|stop|another-round|wrap-up
+    word: str  # a ControlWord
     until: date | None
     duration_days: int | None
 

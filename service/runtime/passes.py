@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from service.config import ImapConfig, ServerConfig
 from service.core import keys
+from service.core.engagement import refuses_address
 from service.core.plan import Plan
 from service.core.retry import Backoff
 from service.flows.ingest import NEEDS_ATTENTION, PROCESSED, Inbox, Ingested, ingest
@@ -20,6 +21,7 @@ from service.runtime.service import MailboxWatch, Runtime, SmtpAccount
 from service.store import inbound, leases, outbox
 from service.store.db import transaction
 from service.store.models import MailboxCursor, OutboxMessage
+from service.store.participants import address_refused
 
 log = logging.getLogger("circleback")
 
@@ -86,12 +88,19 @@ async def schedule_all(runtime: Runtime) -> tuple[int, Plan, str]:
 async def mailbox_pass(runtime: Runtime, watch: MailboxWatch, mailbox: Mailbox,
                        report: RunReport) -> None:
     """Fetch everything new since the mailbox's cursor, route each message to its cohort,
-    store it, move it out of the inbox."""
+    store it, move it out of the inbox (or leave it there, when it is not circleback's).
+
+    The first time, the cursor starts at the mailbox's UIDNEXT: the mail already there
+    may be a person's own, and is neither read nor moved."""
     home = tuple(cid for cid in watch.cohort_ids if cid in runtime.cohorts)
     if not home:
         return
-    uidvalidity, _ = await mailbox.select(watch.imap.mailbox)
-    cursor = await inbound.cursor_for(watch.key, uidvalidity)
+    uidvalidity, uidnext = await mailbox.select(watch.imap.mailbox)
+    cursor, first = await inbound.cursor_for(watch.key, uidvalidity, uidnext)
+    if first:
+        log.info("First connection to %s on %s: left the %d message(s) already there alone; "
+                 "circleback reads only mail that arrives from now on.", watch.imap.mailbox,
+                 watch.imap.host, mailbox.exists)
     if cursor.uidvalidity != uidvalidity:
         log.warning("The mailbox %s was recreated (UIDVALIDITY changed); reading it again from "
                     "the start. Messages seen before are recognised and not stored twice.",
@@ -120,6 +129,8 @@ async def mailbox_pass(runtime: Runtime, watch: MailboxWatch, mailbox: Mailbox,
                 result = await _ingest_safely(box, raw, uid, cursor)
                 report.fetched += 1
                 report.kinds[result.kind] = report.kinds.get(result.kind, 0) + 1
+                if not result.folder:
+                    continue  # left in the inbox: not circleback's
                 moves.setdefault(result.folder, []).append(uid)
                 if result.row_id is not None:
                     stored.setdefault(result.folder, []).append(result.row_id)
@@ -202,6 +213,12 @@ async def _send_one(runtime: Runtime, sender: SmtpSender, row: OutboxMessage,
         report.failed += 1
         log.error("The server refused the %s to %s for good: %s. Check the address; the "
                   "facilitator sees this in `circleback status`.", row.kind, row.rcpt, exc)
+        pid = row.participant_id  # type: ignore[attr-defined]
+        if pid is not None and refuses_address(str(exc), row.rcpt) \
+                and await address_refused(int(pid)):
+            log.error("No more mail is queued for %s until the address is fixed and "
+                      "`circleback participants reset-bounce CONFIG %s` is run.", row.rcpt,
+                      row.rcpt)
         return
     await outbox.mark_sent(row, claim, runtime.clock.now())
     report.sent += 1

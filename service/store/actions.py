@@ -5,13 +5,15 @@ in ``service.core.keys``."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from tortoise.exceptions import IntegrityError
 
+from service.core import keys
 from service.core.states import ActionKind
 from service.store.models import Action, Participant
 
-__all__ = ["AlreadyDone", "done_keys", "record_action", "record_wish", "was_done"]
+__all__ = ["AlreadyDone", "done_keys", "record_action", "record_away", "record_wish", "was_done"]
 
 
 class AlreadyDone(Exception):
@@ -53,3 +55,16 @@ async def record_wish(cohort_id: str, key: str, participant: Participant, wish: 
                                 participant=participant, note=wish)
         except IntegrityError:
             await Action.filter(cohort_id=cohort_id, key=key).update(note=wish, done_at=now)
+
+
+async def record_away(cohort_id: str, participant: Participant,
+                      kind: Literal["pause", "stop", "resume"], now: datetime, *,
+                      until: datetime | None = None) -> None:
+    """A participant's own pause (until a moment; None: until "resume"), stop or resume
+    has just taken effect: kept so that `status` and the facilitator's digest can say who
+    was away when (the participant row only holds how things stand now)."""
+    try:
+        await record_action(cohort_id, keys.away_key(kind, participant.email, now), kind, now,
+                            participant=participant, note=until.isoformat() if until else "")
+    except AlreadyDone:
+        pass  # the same word at the same moment (a message read twice): recorded once

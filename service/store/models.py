@@ -106,9 +106,52 @@ class Story(Model):
     shared_at = fields.DatetimeField(null=True, db_index=True)
     attachments: list[dict[str, object]] = fields.JSONField(default=list)
     received_at = fields.DatetimeField(db_index=True)
+    # A second reply to the same check-in is appended, an "edit" reply replaces the text:
+    # how many replies the story is made of, and when it last changed (None: never).
+    replies = fields.IntField(default=1)
+    updated_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "cb_story"
+        # status and the digest filter stories by participant (and check-in)
+        indexes = (("participant_id",),)
+
+
+class Reaction(Model):
+    """A participant's +1 for a story: one per (story, participant), whatever arrives twice."""
+
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64)
+    story: fields.ForeignKeyRelation[Story] = fields.ForeignKeyField(
+        "models.Story", related_name="reactions", on_delete=fields.CASCADE
+    )
+    participant: fields.ForeignKeyRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="reactions", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cb_reaction"
+        unique_together = (("cohort_id", "story_id", "participant_id"),)
+        indexes = (("cohort_id", "created_at"),)
+
+
+class PollVote(Model):
+    """A participant's answer to the poll that the prompt of check-in ``poll_checkin``
+    carries ([[polls]]: one poll per check-in); the latest answer replaces an earlier one."""
+
+    id = fields.IntField(primary_key=True)
+    cohort_id = fields.CharField(max_length=64)
+    poll_checkin = fields.IntField()
+    participant: fields.ForeignKeyRelation[Participant] = fields.ForeignKeyField(
+        "models.Participant", related_name="poll_votes", on_delete=fields.CASCADE
+    )
+    option = fields.IntField()  # 1-based, as the prompt numbers the options
+    voted_at = fields.DatetimeField()
+
+    class Meta:
+        table = "cb_poll_vote"
+        unique_together = (("cohort_id", "poll_checkin", "participant_id"),)
 
 
 class StoryAttachment(Model):

@@ -26,18 +26,21 @@ __all__ = [
     "BounceOutcome",
     "Roster",
     "consent",
+    "end_pause",
     "participant_by_email",
     "participant_by_id",
     "participant_states",
     "participants_of",
     "pause",
     "record_bounce",
+    "reset_bounce",
     "resume",
     "roster",
     "set_goal",
     "standing",
     "stop",
     "sync_participants",
+    "unstop",
 ]
 
 SOFT_BOUNCE_LIMIT = 3
@@ -147,6 +150,29 @@ async def resume(p: Participant) -> bool:
     return _took(n, p, "active")
 
 
+async def end_pause(p: Participant) -> bool:
+    """paused -> active: the facilitator's `participants resume` (never un-stops anyone)."""
+    n = await Participant.filter(id=p.id, status=_PAUSED).update(status=_ACTIVE, paused_until=None)
+    return _took(n, p, "active")
+
+
+async def unstop(p: Participant) -> bool:
+    """stopped -> active: the facilitator's `participants unstop`, for someone who said
+    "stop" and asked to come back."""
+    n = await Participant.filter(id=p.id, status=_STOPPED).update(status=_ACTIVE, paused_until=None)
+    return _took(n, p, "active")
+
+
+async def reset_bounce(p: Participant) -> bool:
+    """soft | hard -> ok, the count of soft bounces back to 0: the facilitator's
+    `participants reset-bounce`, once the address works again."""
+    n = await Participant.filter(id=p.id, bounce_state__in=[BounceState.SOFT, BounceState.HARD]
+                                 ).update(bounce_state=BounceState.OK, soft_bounces=0)
+    if n != 1:
+        log.info("%s <%s> has no bounces to forget.", p.name, p.email)
+    return n == 1
+
+
 async def stop(p: Participant) -> bool:
     """active | paused -> stopped: no more mail (a "stop" reply or one-click unsubscribe)."""
     n = await Participant.filter(id=p.id, status__in=[_ACTIVE, _PAUSED]).update(
@@ -190,6 +216,14 @@ async def record_bounce(p: Participant, hard: bool) -> BounceOutcome:
             bounce_state=BounceState.SOFT)
     state = (await Participant.get(id=p.id)).bounce_state
     return BounceOutcome(BounceState(state), soft, newly_hard)
+
+
+async def address_refused(participant_id: int) -> bool:
+    """The SMTP server refused this participant's address for good (5xx at RCPT): treated
+    as a hard bounce, so nothing more is queued for them until the facilitator fixes the
+    address and says `participants reset-bounce`. True when this call made it so."""
+    return await Participant.filter(id=participant_id).exclude(
+        bounce_state=BounceState.HARD).update(bounce_state=BounceState.HARD) == 1
 
 
 def _took(n: int, p: Participant, what: str) -> bool:

@@ -22,6 +22,8 @@ from service.config import Config, load_config
 from service.dev.devmail import DevMailServer
 from service.mail.imap import Mailbox
 from service.mail.smtp import SmtpSender
+from service.runtime.passes import RunReport, mailbox_client, mailbox_pass
+from service.runtime.service import Runtime
 
 PASSWORD = "secret"
 
@@ -156,6 +158,19 @@ def new_people(mail: DevMailServer, monkeypatch: pytest.MonkeyPatch | None = Non
     for user in (people.cohort, people.alice, people.bob, people.facilitator):
         mail.add_user(user, PASSWORD)
     return people
+
+
+async def connected(runtime: Runtime) -> None:
+    """circleback's first connection to each mailbox of ``runtime`` (one mailbox pass, no
+    mail sent): from then on what arrives is read. Mail delivered before it is left alone,
+    so a test that delivers before any run calls this first."""
+    for watch in runtime.mailboxes():
+        box = mailbox_client(watch.imap)
+        await box.connect()
+        try:
+            await mailbox_pass(runtime, watch, box, RunReport())
+        finally:
+            await box.close()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:

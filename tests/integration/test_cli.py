@@ -138,5 +138,20 @@ def test_mail_refused_for_good_exits_4_and_is_named_in_status(
     assert "1 refused" in capsys.readouterr().out
     assert main(["status", str(config_path), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert [r["error"] for r in status["refused"]] and "5.1.1" in status["refused"][0]["error"]
+    # The detail of the refused message ...
+    [refused] = status["refused_messages"]
+    assert refused["error"].startswith("550 ") and "5.1.1" in refused["error"]
+    assert refused["kind"] == "invite"
+    # ... but the address is not refused for good (its prompt, queued in the same pass,
+    # went through); still, a 5xx at RCPT counts as a hard bounce: nothing more is queued
+    # for that participant until the facilitator says `participants reset-bounce`.
+    assert status["refused"] == []
+    states = {p["email"]: p["state"] for p in status["participants"]}
+    assert states.pop(refused["rcpt"]) == "bouncing"
+    assert set(states.values()) == {"active"}
+    assert main(["participants", "reset-bounce", str(config_path), refused["rcpt"], "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(config_path), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert {p["state"] for p in status["participants"]} == {"active"}
     assert main(["run", str(config_path), "--once"]) == 0  # nothing refused this time

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cohort_kit import cohort_config, new_people
+from cohort_kit import cohort_config, connected, new_people
 
 import service.flows.ingest
 from service.core.clock import ManualClock
@@ -34,6 +34,7 @@ async def test_a_failing_message_rolls_back_alone(
 
     monkeypatch.setattr(service.flows.ingest, "_store_story", store_then_fail)
     async with opened(config, clock) as runtime:
+        await connected(runtime)
         address = runtime.cohort().reply_address(await Participant.get(email=people.alice))
         for n, text in enumerate(["First story.", "BOOM https://example.org/x", "Third story."]):
             raw = (f"From: Alice <{people.alice}>\r\nTo: {address}\r\nSubject: Re: x\r\n"
@@ -41,7 +42,10 @@ async def test_a_failing_message_rolls_back_alone(
             await mailserver.deliver_async(raw, people.cohort)
         report = await run_once(runtime)
         assert report.kinds == {"story": 2, "invalid": 1}
-        assert sorted(await Story.all().values_list("text", flat=True)) == ["First story.", "Third story."]
+        # One story per check-in: the third reply is added to the first; the failed second
+        # one left no trace in it either.
+        assert await Story.all().values_list("text", "replies") == [
+            ("First story.\n\nThird story.", 2)]
         assert await Resource.all().count() == 0  # nothing of the failed message is left
         failed = await InboundMessage.get(kind="invalid")
         assert "disk full" in failed.reason and failed.folder == "circleback/needs-attention"

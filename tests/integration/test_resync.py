@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cohort_kit import cohort_config, new_people
+from cohort_kit import cohort_config, connected, new_people
 
 from service.core.clock import ManualClock
 from service.dev.devmail import DevMailServer
@@ -26,6 +26,7 @@ async def test_uidvalidity_change_resyncs_without_duplicates(
     config = cohort_config(tmp_path, mailserver, None,
                            people.cohort, [people.alice], clock.now())
     async with opened(config, clock) as runtime:
+        await connected(runtime)
         alice = await Participant.get(email=people.alice)
         reply = (f"From: Alice <{people.alice}>\r\nTo: {runtime.cohort().reply_address(alice)}\r\n"
                  "Subject: Re: check-in\r\nMessage-ID: <story-1@example.test>\r\n\r\n"

@@ -25,10 +25,13 @@ from service.compose import (
     Envelope,
     FacilitatorSection,
     Notice,
+    Pause,
     PrivateStory,
     Recipient,
+    RefusedAddress,
     RoundWish,
     Sender,
+    Skip,
     StoryView,
     Stranger,
     UncountedRsvpNotice,
@@ -156,7 +159,8 @@ def test_ack_with_a_hostile_name_stays_inert() -> None:
 
 def test_an_unknown_word_is_still_acknowledged() -> None:
     msg = _ack(Ack("hold-on"))  # type: ignore[arg-type]
-    assert "Noted: hold on. The facilitator will see it." in _text(msg)
+    # Nothing promises the facilitator sees a word circleback did not act on.
+    assert "Noted: hold on." in _text(msg) and "facilitator" not in _text(msg)
     assert _subject(msg) == "Noted: hold on"
 
 
@@ -245,12 +249,17 @@ SECTION = FacilitatorSection(
     bounces=(BouncingAddress("Kim Lee", "kim@bounce.example.com", "hard"),
              BouncingAddress("Sam Soft", "sam@example.com", "soft")),
     strangers=(Stranger("who@else.example", "Re: hello there"), Stranger("", "")),
-    declines=(Decline("Dana Okafor", "Travelling that week"), Decline("Eli Quiet")),
+    declines=(Decline("Dana Okafor", "Travelling that week"), Decline("Eli Quiet"),
+              Decline("Fay Later", "Dentist <3", 3)),
     counters=("bob@example.com",),
     unreadable=2,
     rounds=(RoundWish("Farah Haddad", "another-round"), RoundWish("Gus Lind", "wrap-up")),
     private_stories=(PrivateStory("Chandra Rao", "I am finding this hard.\n\nMore at https://example.org/x"),),
     awaiting_consent=("Hina T", "Ivan P", "Jo K"),
+    skips=(Skip("Kai Berg", 2),),
+    pauses=(Pause("Lena Ruiz", date(2027, 1, 12)), Pause("Max Open")),
+    stops=("Nora Gone",),
+    refused=(RefusedAddress("Omar Typo", "omar@exmaple.com"), RefusedAddress("", "helen@old.example")),
 )
 
 # Each field and the words that must carry it, in both parts.
@@ -259,12 +268,19 @@ FACTS = {
     "bounces": ["Mail bouncing:", "Kim Lee", "kim@bounce.example.com", "(hard bounce, no longer mailed)",
                 "Sam Soft", "sam@example.com", "(soft bounce)"],
     "strangers": ["Wrote in but not in the circle:", "who@else.example (“Re: hello there”)", "no sender."],
-    "declines": ["Dana Okafor declined: “Travelling that week”", "Eli Quiet declined"],
+    "declines": ["Dana Okafor declined: “Travelling that week”", "Eli Quiet declined",
+                 "Fay Later declined check-in 3: “Dentist <3”"],
     "counters": ["bob@example.com proposed another time for a check-in (nothing was changed)"],
     "unreadable": ["2 messages could not be used; they are in the IMAP folder circleback/needs-attention"],
     "rounds": ["Farah Haddad would like another round", "Gus Lind is ready to wrap up"],
     "private_stories": ["Private from Chandra Rao:", "I am finding this hard.", "https://example.org/x"],
     "awaiting_consent": ["Not yet agreed to share their stories: Hina T, Ivan P and Jo K"],
+    "skips": ["Kai Berg replied", "skip", "for check-in 2"],
+    "pauses": ["Lena Ruiz paused: no prompts or digests until Tuesday 12 January 2027",
+               "Max Open paused: no prompts or digests until they reply"],
+    "stops": ["Nora Gone stopped: circleback sends them nothing more unless they reply"],
+    "refused": ["Refused for good by the mail server:", "Omar Typo <omar@exmaple.com>",
+                "helen@old.example.", "check the address in the config"],
 }
 
 
@@ -346,12 +362,16 @@ def test_facilitator_section_keeps_participants_words_inert() -> None:
             PrivateStory(HOSTILE, f"{HOSTILE}\n<img src=x onerror=alert(2)> javascript:alert(3)"),
         ),
         awaiting_consent=(HOSTILE,),
+        skips=(Skip(HOSTILE, 1),),
+        pauses=(Pause(HOSTILE),),
+        stops=(HOSTILE,),
+        refused=(RefusedAddress(HOSTILE, f"{HOSTILE}@example.com"),),
     )
     msg = _facilitator_copy(hostile)
     _assert_inert(msg)
     text, html = _for_you(msg)
-    assert text.count(SCRIPT) >= 8 and text.count(BRACES) >= 8
-    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 8 and html.count(BRACES) >= 8
+    assert text.count(SCRIPT) >= 12 and text.count(BRACES) >= 12
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 12 and html.count(BRACES) >= 12
     assert "javascript:" not in "".join(str(a.get("href")) for _, a in _tags(html))
     assert "Mallory Bcc: evil@example.net" in text  # names and subjects shown on one line
 
