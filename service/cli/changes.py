@@ -120,8 +120,12 @@ async def apply_change(args: argparse.Namespace, deployment: Deployment, config:
     from service.runtime.service import opened
 
     new_config = edited_config(config, new_text)
-    # Writable: the preview runs the schedule pass's steps (rolled back), then queues.
-    async with opened(deployment) as runtime:
+    # Before the first run there is no database, and this command makes none: the preview
+    # runs in the looking commands' in-memory one, and nothing is queued anyway. Otherwise
+    # writable: the preview runs the schedule pass's steps (rolled back), then queues.
+    async with opened(deployment, read_only=True) as probe:
+        exists = probe.stored
+    async with opened(deployment, read_only=not exists) as runtime:
         cohort = Cohort(new_config, runtime.secret, runtime.clock)
         items = await calendar_preview(cohort)
         started = await has_started(cohort)

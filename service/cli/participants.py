@@ -44,12 +44,17 @@ async def _import(args: argparse.Namespace) -> int:
     rows, problems = read_people(Path(args.file).read_bytes())
     good, refused = validate_people(_progress(rows), listed=_listed(config),
                                     own_address=config.mail.address, file=args.file)
-    problems = sorted([*problems, *refused], key=lambda p: p.line)
+    # Importing the file again after fixing its bad rows is the usual way: the rows that
+    # are participants already are skipped, not refused.
+    already = [p for p in refused if p.already]
+    problems = sorted([*problems, *(p for p in refused if not p.already)], key=lambda p: p.line)
+    if already:
+        print(f"{len(already)} row(s) already in the cohort: skipped.")
     for problem in problems:
         print(f"{args.file}: {problem}", file=sys.stderr)
     if problems:
         print(f"{len(problems)} row(s) refused; fix them and import the file again (the rows "
-              "added now are then reported as participants already).", file=sys.stderr)
+              "added now are skipped then).", file=sys.stderr)
     if not good:
         print("No one to add.")
         return 1 if problems else 0

@@ -67,6 +67,7 @@ class CsvRow:
 class CsvProblem:
     line: int  # 1 is the header row (0: the file as a whole)
     message: str  # what is wrong and what to do, one sentence
+    already: bool = False  # the row is a participant already: importing a file again skips it
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line else "the file"
@@ -206,7 +207,8 @@ def validate_people(rows: Iterable[CsvRow], *, listed: Collection[str], own_addr
         if email in seen:
             problems.append(CsvProblem(row.line, f"{email} is also on line {seen[email]}; keep one"))
         elif email in taken:
-            problems.append(CsvProblem(row.line, f"{email} is a participant already; delete the row"))
+            problems.append(CsvProblem(row.line, f"{email} is a participant already; delete the row",
+                                       already=True))
         elif email == own_address.lower():
             problems.append(CsvProblem(row.line, f"{email} is the cohort's own address; "
                                                  "participants need their own"))

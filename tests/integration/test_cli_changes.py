@@ -113,9 +113,12 @@ def test_import_a_csv_with_two_bad_rows(config_path: Path, tmp_path: Path,
     assert main(["check", str(config_path)]) == 0
     assert "is valid" in capsys.readouterr().out
 
-    # The same file again: every row is a participant already (or still bad), nothing added.
+    # The same file again: the rows added (and the duplicate of one) are skipped, not
+    # refused; the bad address is still refused; nothing is added.
     assert main(["participants", "import", str(config_path), str(path), "--yes"]) == 1
-    assert "participant already" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "11 row(s) already in the cohort: skipped." in out
+    assert "participant already" not in err and "1 row(s) refused" in err
     assert config_path.read_text() == text
 
 
