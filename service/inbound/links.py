@@ -20,11 +20,14 @@ _CONNECTORS = frozenset(
     {"and", "or", "also", "see", "und", "oder", "et", "ou", "y", "o", "e", "og", "eller", "och", "en", "i",
      "here", "here's", "try", "read", "watch", "siehe", "voir", "ver"}
 )
-# Words a title does not end with: they lead into the link ("because of", "thanks to").
+# Words a title does not end with: they lead into the link ("because of", "thanks to") ...
 _DANGLING = frozenset(
     {"of", "to", "at", "from", "on", "in", "by", "with", "for", "about", "via", "like", "is",
      "are", "was", "the", "a", "an", "my", "our", "this", "that", "von", "zu", "bei", "de", "du",
-     "des", "la", "le", "el", "à", "auf", "über"}
+     "des", "la", "le", "el", "à", "auf", "über",
+     # ... or a verdict on it, which names nothing: "This helped", "Really useful"
+     "helped", "helps", "useful", "recommend", "recommended", "interesting", "found", "loved",
+     "liked", "great", "good", "here", "read", "watched", "geholfen", "hilfreich"}
 )
 # A lone word naming what the link is, not which one: the host and path say that.
 _GENERIC = frozenset(

@@ -119,7 +119,7 @@ def test_story_links() -> None:
     story = run("gmail_reply_english.eml").story
     assert story is not None
     assert story.links == (
-        Link("https://hbr.org/2016/05/the-power-of-small-wins", "This article helped"),
+        Link("https://hbr.org/2016/05/the-power-of-small-wins", "hbr.org/2016/05/the-power-of-small-wins"),
         Link("https://workingoutloud.com/circle-guides", "the WOL circle guide"),
     )
     html_story = run("outlook_html_only_reply.eml").story

@@ -85,6 +85,11 @@ def test_title_is_only_the_clause_the_link_ends() -> None:
         Link("https://x.org/a", "The feedback book")]
 
 
+def test_a_verdict_is_no_title() -> None:
+    assert extract_links("This helped: https://hbr.org/2019/03/the-feedback-fallacy") == [
+        Link("https://hbr.org/2019/03/the-feedback-fallacy", "hbr.org/2019/03/the-feedback-fallacy")]
+
+
 def test_a_sentence_is_no_title() -> None:
     text = ("I tried the two-minute rule every morning this week and it worked, "
             "because of https://example.com/two-minute-rule")
