@@ -11,6 +11,7 @@ key, so the daemon's next pass (or its reload) finds them done and queues nothin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -76,7 +77,11 @@ async def calendar_preview(cohort: Cohort,
                            ) -> list[CalendarItem]:
     """What the calendars would be sent now with ``cohort.config`` (and after ``change``,
     a participant's transition, when given). Nothing is written: the steps run in a
-    transaction that is rolled back."""
+    transaction that is rolled back, and what they would log is not logged (it did not
+    happen: "... joined", "the series changed")."""
+    logger = logging.getLogger("circleback")  # and its children, which inherit its level
+    level = logger.level
+    logger.setLevel(logging.WARNING)
     try:
         async with transaction():
             if change is not None:
@@ -85,6 +90,8 @@ async def calendar_preview(cohort: Cohort,
             raise _RolledBack([_item(cohort, d, people[d.participant or ""]) for d in due])
     except _RolledBack as done:
         return done.items
+    finally:
+        logger.setLevel(level)
 
 
 async def queue_calendar(cohort: Cohort, only: str | None = None) -> list[CalendarItem]:
