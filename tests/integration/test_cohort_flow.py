@@ -92,7 +92,7 @@ async def test_cohort_from_invite_to_digest(
 
     bob_digest = next(m for m in await inbox(mailserver, bob) if m["X-Circleback-Kind"] == "digest")
     # The first digest's period starts with the cohort's first prompt, not in 1970.
-    first_prompt = (clock.now() - timedelta(hours=1) + timedelta(days=1) - timedelta(days=2))
+    first_prompt = config.checkins.first - config.checkins.prompt_before
     shown = short_date(first_prompt, "Europe/Berlin")
     assert f"({shown} – " in str(bob_digest["Subject"]), bob_digest["Subject"]
     text = str(bob_digest.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
