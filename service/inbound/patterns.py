@@ -19,6 +19,7 @@ __all__ = [
     "QUOTE",
     "SIGNATURE",
     "UNDERSCORES",
+    "WROTE_CJK",
     "WROTE_END",
     "WROTE_JA",
     "is_wrote_header",
@@ -29,7 +30,11 @@ __all__ = [
 # Dutch "het volgende geschreven:", Czech "napsal(a):", Turkish "şunu yazdı:".
 _WROTE_WORDS = (
     r"wrote|writes|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto|scrisse|schreef|geschreven|skrev|"
-    r"napisał\(a\)|napisał|napisała|pisze|kirjoitti|napsal\(a\)|napsal|napsala|yazdı"
+    r"napisał\(a\)|napisał|napisała|pisze|kirjoitti|napsal\(a\)|napsal|napsala|yazdı|"
+    # Russian and Ukrainian (Apple Mail, Thunderbird, Outlook), Catalan, Hungarian
+    # ("ezt írta (időpont: ...):"), Vietnamese
+    r"написал\(а\)|написала|написал|пишет|пише|написав|написала|писав|"
+    r"ha\s+escrit|va\s+escriure|írta|đã\s+viết|viết"
 )
 # German, Dutch and the Scandinavian languages put the name after the verb:
 # "Am 12.01.2026 um 10:00 schrieb Helen <h@x>:", "Den 12. jan. 2026 skrev Helen <h@x>:".
@@ -39,6 +44,9 @@ WROTE_END = re.compile(rf"(?<!\w)(?:{_WROTE_WORDS})(?!\w).{{0,160}}?[:：]\s*$",
 WROTE_JA = re.compile(
     r"(?:のメール|書きました|wrote)\s*[:：]\s*$|^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日.*[>＞]\s*[:：]\s*$"
 )
+# Chinese and Korean verbs follow the time or name without a space ("10:00写道：",
+# "Helen <h@x>님이 작성:"), so no word boundary can be asked of them.
+WROTE_CJK = re.compile(r"(?:写道|寫道|님이\s*작성|작성)\s*[:：]\s*$")
 _HAS_DATE_OR_ADDRESS = re.compile(r"\d|@")
 
 
@@ -47,7 +55,7 @@ def is_wrote_header(line: str) -> bool:
     line = line.strip().strip("*_")
     if len(line) > 300 or not _HAS_DATE_OR_ADDRESS.search(line):
         return False
-    return bool(WROTE_END.search(line) or WROTE_JA.search(line))
+    return bool(WROTE_END.search(line) or WROTE_JA.search(line) or WROTE_CJK.search(line))
 
 
 QUOTE = re.compile(r"^\s{0,3}>")
@@ -56,7 +64,9 @@ SIGNATURE = re.compile(r"^--\s?$")
 UNDERSCORES = re.compile(r"^\s*_{20,}\s*$")
 
 DELIMITER = re.compile(
-    r"^\s*-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Originalnachricht|"
+    # Gmail's text part renders Outlook's bold separators with asterisks around them.
+    r"^\s*\*?\s*-{2,}\s*(?:Original Message|Reply Message|Antwort Nachricht|"
+    r"Ursprüngliche Nachricht|Originalnachricht|"
     r"Message d'origine|Message original|Mensaje original|Mensagem original|"
     r"Messaggio originale|Oorspronkelijk bericht|Oprindelig meddelelse|"
     r"Ursprungligt meddelande|Opprinnelig melding|Wiadomość oryginalna|"
@@ -66,7 +76,7 @@ DELIMITER = re.compile(
     r"Wiadomość przekazana|転送されたメッセージ|Oprindelig besked|Videresendt besked|"
     r"Originalmeddelande|Origineel bericht|Oryginalna wiadomość|Przekazana wiadomość|"
     r"Alkuperäinen viesti|Välitetty viesti|Původní zpráva|Přeposlaná zpráva|"
-    r"Özgün ileti|Orijinal mesaj|İletilen ileti)\s*-{2,}\s*$"
+    r"Özgün ileti|Orijinal mesaj|İletilen ileti)\s*-{2,}\s*\*?\s*$"
     r"|^\s*(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|"
     r"Début du message réexpédié|Inicio del mensaje reenviado)\s*:\s*$",
     re.IGNORECASE,

@@ -62,7 +62,14 @@ def trim_reply(text: str) -> Trimmed:
                 kept.append("")
         gap = False
         kept.append(line)
+    # Outlook ends the reply with a dashed rule above the quoted header block it drew;
+    # left alone it is the last line of the story.
+    while kept and (not kept[-1].strip() or _RULE.match(kept[-1])):
+        cut.insert(0, kept.pop())
     return Trimmed(_strip_blank(kept), _strip_blank([c.rstrip() for c in cut]))
+
+
+_RULE = re.compile(r"^\s*[-_=*]{10,}\s*$")
 
 
 def trim_html_reply(html: str) -> Trimmed:
@@ -76,7 +83,9 @@ def trim_html_reply(html: str) -> Trimmed:
 
 def _normalise(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-    return text.removeprefix("\ufeff")
+    # U+1427 is the mark Gmail's tracking extensions (Mailtrack) leave at the end of a
+    # reply: invisible in the client, a stray "ᐧ" in a digest.
+    return text.removeprefix("\ufeff").replace("\u1427", "")
 
 
 def _strip_blank(lines: list[str]) -> str:

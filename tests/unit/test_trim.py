@@ -30,6 +30,19 @@ REPLY = "Tried the morning pages.\nNote: it took 3 days to stick.\n\nThanks,\nAl
         "2026年1月12日(月) 10:00 Helen <helen@example.org>:",
         "2026/01/12 10:00、Helen <helen@example.org>のメール:",
         "2026/01/12 10:00 に Helen さんは書きました:",
+        # Russian and Ukrainian: Apple Mail, Thunderbird, Outlook
+        "12 янв. 2026 г., в 10:00, Helen <helen@example.org> написал(а):",
+        "12.01.2026 10:00, Helen пишет:",
+        "пн, 12 січ. 2026 о 10:00 Helen <helen@example.org> пише:",
+        # Chinese (Gmail, Apple Mail) and Korean (Gmail)
+        "Helen <helen@example.org> 于2026年1月12日周一 10:00写道：",
+        "2026年1月12日 10:00，Helen <helen@example.org> 写道：",
+        "2026년 1월 12일 (월) 오전 10:00, Helen <helen@example.org>님이 작성:",
+        # Catalan, Hungarian, Vietnamese
+        "El dl., 12 de gen. 2026 a les 10:00, Helen (<helen@example.org>) va escriure:",
+        "El 12/01/2026 a les 10:00, Helen ha escrit:",
+        "Helen <helen@example.org> ezt írta (időpont: 2026. jan. 12., H, 10:00):",
+        "Vào Th 2, 12 thg 1, 2026 vào lúc 10:00 Helen <helen@example.org> đã viết:",
     ],
 )
 def test_attribution_line_in_every_language_is_cut(header: str) -> None:
@@ -275,3 +288,27 @@ def test_outlook_border_top_div_without_from_is_not_a_marker() -> None:
 def test_trim_html_reply_also_trims_text_patterns() -> None:
     html = "<div>Great week.</div><div><br></div><div>Sent from my iPhone</div>"
     assert trim_html_reply(html) == Trimmed("Great week.", "Sent from my iPhone")
+
+
+@pytest.mark.parametrize("separator", [
+    "-----Reply Message-----",
+    "-----Antwort Nachricht-----",
+    "-------- Original Message --------",
+    "*-------- Original Message --------*",
+])
+def test_separator_lines_cut_the_thread(separator: str) -> None:
+    trimmed = trim_reply(f"{REPLY}\n\n{separator}\nFrom: Helen\nHello all,\nwhat happened?\n")
+    assert trimmed.text == REPLY
+
+
+def test_outlooks_dashed_rule_is_not_the_storys_last_line() -> None:
+    text = (f"{REPLY}\n\n------------------------------\n"
+            "From: Helen <helen@example.org>\nSent: Monday, January 12, 2026 10:00\n"
+            "To: circle@example.org\nSubject: Check-in 1\n\nWhat happened?\n")
+    assert trim_reply(text).text == REPLY
+    # a rule inside the story stays
+    assert trim_reply("Before\n----------\nAfter").text == "Before\n----------\nAfter"
+
+
+def test_gmails_invisible_tracking_mark_is_dropped() -> None:
+    assert trim_reply(f"{REPLY}\u1427\n").text == REPLY
