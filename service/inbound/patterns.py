@@ -20,8 +20,11 @@ __all__ = [
     "SIGNATURE",
     "UNDERSCORES",
     "WROTE_CJK",
+    "WROTE_DASHED",
     "WROTE_END",
     "WROTE_JA",
+    "WROTE_ON",
+    "WROTE_VERBLESS",
     "is_wrote_header",
 ]
 
@@ -47,15 +50,35 @@ WROTE_JA = re.compile(
 # Chinese and Korean verbs follow the time or name without a space ("10:00写道：",
 # "Helen <h@x>님이 작성:"), so no word boundary can be asked of them.
 WROTE_CJK = re.compile(r"(?:写道|寫道|님이\s*작성|작성)\s*[:：]\s*$")
+# English variants: "---- Helen wrote ----" (Android, Zoho), "On ... Helen sent:", "On ...
+# wrote" without its colon, dashes glued to "On" ("--On Mon, ...").
+WROTE_DASHED = re.compile(
+    rf"^-{{2,}}\s*.{{0,200}}?(?<!\w)(?:{_WROTE_WORDS})(?!\w).{{0,40}}?-{{2,}}\s*$", re.IGNORECASE)
+WROTE_ON = re.compile(r"^-*\s*On\s.{5,250}?(?<!\w)(?:wrote|sent)\s*[:：]?\s*$", re.IGNORECASE)
+# No verb at all, as older Gmail wrote it in many locales and Yandex does: a date (ISO,
+# dotted or slashed, or "12 Jan 2026"; a time and offset or not), then a name and address,
+# then a colon or nothing: "12.01.2026, 10:00, Helen <helen@example.org>:".
+WROTE_VERBLESS = re.compile(
+    r"^(?:[^\W\d_]{2,4}\.?,?\s+)?"
+    r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}|\d{1,2}\s+[^\W\d_]{3,}\.?\s+\d{4})"
+    r"[^<>@]{0,80}?(?:<[^<>\s]+@[^<>\s]+>|[^\s<>:]+@[^\s<>:]+)\s*[:：]?\s*$"
+)
 _HAS_DATE_OR_ADDRESS = re.compile(r"\d|@")
 
 
 def is_wrote_header(line: str) -> bool:
     """True when one (possibly joined) line looks like a reply attribution line."""
     line = line.strip().strip("*_")
-    if len(line) > 300 or not _HAS_DATE_OR_ADDRESS.search(line):
+    if len(line) > 300:
         return False
-    return bool(WROTE_END.search(line) or WROTE_JA.search(line) or WROTE_CJK.search(line))
+    if WROTE_DASHED.search(line):
+        return True  # "---- Helen wrote ----" names neither a date nor an address
+    if not _HAS_DATE_OR_ADDRESS.search(line):
+        return False
+    return any(pattern.search(line) for pattern in _WROTE)
+
+
+_WROTE = (WROTE_END, WROTE_JA, WROTE_CJK, WROTE_DASHED, WROTE_ON, WROTE_VERBLESS)
 
 
 QUOTE = re.compile(r"^\s{0,3}>")
@@ -112,7 +135,8 @@ OUTLOOK_STRONG = re.compile(
 # ("Sent with [Proton Mail](https://proton.me/mail/home) secure email.").
 MOBILE_SIGNATURE = re.compile(
     r"^\s*(?:"
-    r"Sent from my \S.{0,40}|Sent from (?:Mail|Outlook) for \S.{0,20}|Sent from Outlook"
+    r"Sent from my \S.{0,40}|Sent from (?:Mail|Outlook) for \S.{0,20}|Sent from Outlook(?: Mobile)?"
+    r"|Sent from (?:TypeApp|BlueMail|Blue Mail|Aqua Mail|myMail|Spark|Edison Mail|Newton)\b.{0,30}"
     r"|(?:Sent|Enviado|Envoyé|Inviato|Verzonden|Sendt|Skickat|Wysłane) (?:from|desde|de|da|met|fra|från|z) "
     r"Yahoo Mail.{0,30}|Von Yahoo Mail .{0,30}gesendet"
     r"|Sent from (?:Proton ?Mail|my mobile).{0,30}|Sent with \[?Proton ?Mail\b.{0,60}"

@@ -43,6 +43,17 @@ REPLY = "Tried the morning pages.\nNote: it took 3 days to stick.\n\nThanks,\nAl
         "El 12/01/2026 a les 10:00, Helen ha escrit:",
         "Helen <helen@example.org> ezt írta (időpont: 2026. jan. 12., H, 10:00):",
         "Vào Th 2, 12 thg 1, 2026 vào lúc 10:00 Helen <helen@example.org> đã viết:",
+        # English variants: Android and Zoho's dashes, "sent", no colon, dashes glued to On
+        "---- On Mon, 12 Jan 2026 10:00:00 +0000 Helen <helen@example.org> wrote ----",
+        "---- Helen wrote ----",
+        "On Mon, Jan 12, 2026 at 10:00 AM, Helen <helen@example.org> sent:",
+        "On Mon, Jan 12, 2026 at 10:00 AM Helen <helen@example.org> wrote",
+        "--On Monday, January 12, 2026 10:00 +0000 Helen <helen@example.org> wrote:",
+        # No verb: older Gmail locales and Yandex
+        '12.01.2026, 10:00, "Helen" <helen@example.org>:',
+        "2026-01-12 10:00 GMT+03:00 Helen <helen@example.org>:",
+        "12/01/2026 10:00, Helen <helen@example.org>",
+        "Mon, 12 Jan 2026 10:00:00 +0300 Helen <helen@example.org>:",
     ],
 )
 def test_attribution_line_in_every_language_is_cut(header: str) -> None:
@@ -312,3 +323,19 @@ def test_outlooks_dashed_rule_is_not_the_storys_last_line() -> None:
 
 def test_gmails_invisible_tracking_mark_is_dropped() -> None:
     assert trim_reply(f"{REPLY}\u1427\n").text == REPLY
+
+
+@pytest.mark.parametrize("story", [
+    "12.01.2026: I started my habit",
+    "On Monday I wrote",
+    "2026-01-12 was the day I emailed bob@example.org about it",
+    "---- my notes ----",
+])
+def test_story_lines_that_look_a_little_like_headers_stay(story: str) -> None:
+    assert trim_reply(f"{story}\nMore text.").text == f"{story}\nMore text."
+
+
+@pytest.mark.parametrize("footer", [
+    "Sent from Outlook Mobile<https://aka.ms/blhgte>", "Sent from TypeApp", "Sent from BlueMail"])
+def test_more_client_footers_are_dropped(footer: str) -> None:
+    assert trim_reply(f"{REPLY}\n\n{footer}\n").text == REPLY
