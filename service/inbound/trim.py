@@ -66,10 +66,32 @@ def trim_reply(text: str) -> Trimmed:
     # left alone it is the last line of the story.
     while kept and (not kept[-1].strip() or _RULE.match(kept[-1])):
         cut.insert(0, kept.pop())
+    if not _strip_blank(kept):
+        return _words_before_header(cut) or Trimmed("", _strip_blank([c.rstrip() for c in cut]))
     return Trimmed(_strip_blank(kept), _strip_blank([c.rstrip() for c in cut]))
 
 
 _RULE = re.compile(r"^\s*[-_=*]{10,}\s*$")
+# Where an attribution begins inside a line: "Thanks, will do! On Mon, ... wrote:".
+_HEADER_START = re.compile(r"\s(?:On|Am|Le|El|Em|Il giorno|Op|Den|W dniu)\s")
+
+
+def _words_before_header(cut: list[str]) -> Trimmed | None:
+    """A reply is never lost to its own attribution line: when a client put the reply and
+    "On ... wrote:" on one line and nothing else was kept, the words before it are the
+    reply."""
+    lines = [c.rstrip() for c in cut]
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or not p.is_wrote_header(lines[first]):
+        return None
+    starts = list(_HEADER_START.finditer(lines[first]))
+    if not starts:
+        return None
+    words = lines[first][: starts[-1].start()].strip()
+    if not words:
+        return None
+    rest = [lines[first][starts[-1].start():].strip(), *lines[first + 1:]]
+    return Trimmed(words, _strip_blank(rest))
 
 
 def trim_html_reply(html: str) -> Trimmed:

@@ -339,3 +339,11 @@ def test_story_lines_that_look_a_little_like_headers_stay(story: str) -> None:
     "Sent from Outlook Mobile<https://aka.ms/blhgte>", "Sent from TypeApp", "Sent from BlueMail"])
 def test_more_client_footers_are_dropped(footer: str) -> None:
     assert trim_reply(f"{REPLY}\n\n{footer}\n").text == REPLY
+
+
+def test_reply_on_the_same_line_as_its_header_is_kept() -> None:
+    header = "On Mon, Jan 12, 2026 at 10:00 AM Helen <helen@example.org> wrote:"
+    text = f"Done, see you Tuesday! {header}\n{QUOTED}"
+    trimmed = trim_reply(text)
+    assert trimmed.text == "Done, see you Tuesday!"
+    assert trimmed.cut.startswith("On Mon, Jan 12")
