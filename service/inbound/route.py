@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from service.inbound.parse import RECIPIENT_HEADERS
+
 __all__ = ["Route", "RouteContext", "addressed_to", "recipient_tokens", "referenced_ids", "route",
            "tokenised"]
 
-_TOKEN_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
 _RETURNED_ID = re.compile(rb"(?im)^Message-ID\s*:\s*<([^<>\s]+)>")
 _HEAD_BYTES = 65536
 
@@ -72,7 +73,7 @@ def referenced_ids(raw: bytes) -> list[str]:
 def recipient_tokens(headers: Sequence[tuple[str, str]], addresses: Collection[str]) -> list[str]:
     """Tokens of recipients ``LOCAL+TOKEN@DOMAIN`` for any of ``addresses`` (case kept)."""
     bases = {tuple(a.lower().split("@", 1)) for a in addresses if "@" in a}
-    values = [v for name, v in headers if name.lower() in _TOKEN_HEADERS]
+    values = [v for name, v in headers if name.lower() in RECIPIENT_HEADERS]
     tokens: list[str] = []
     for _, address in email.utils.getaddresses(values):
         local, _, domain = address.strip().strip("<>").rpartition("@")
@@ -90,7 +91,7 @@ def tokenised(raw: bytes, addresses: Collection[str]) -> bool:
 
 def addressed_to(raw: bytes, address: str) -> bool:
     """True when ``address`` itself (the plain cohort address) is among the recipients."""
-    values = [v for name, v in _headers(raw) if name in _TOKEN_HEADERS]
+    values = [v for name, v in _headers(raw) if name in RECIPIENT_HEADERS]
     wanted = address.strip().lower()
     return any(a.strip().strip("<>").lower() == wanted
                for _, a in email.utils.getaddresses(values))
